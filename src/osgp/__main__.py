@@ -1,0 +1,3 @@
+from osgp.cli import main
+
+raise SystemExit(main())
