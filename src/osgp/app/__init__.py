@@ -1,0 +1,1 @@
+"""OSGP application layer: tables (C12.19-style schemas), store, services, security, framing."""

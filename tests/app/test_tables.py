@@ -1,0 +1,156 @@
+"""Table schemas: default images decode and re-encode, lookups, errors that name table and field."""
+
+from __future__ import annotations
+
+import pytest
+
+from osgp.app.tables import (
+    LTimeDate,
+    STimeDate,
+    TableError,
+    all_tables,
+    default_context,
+    default_meter_tables,
+    get_table,
+    pack_firmware_version,
+    pending_table,
+    table_id,
+    table_name,
+)
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[int, bytes]:
+    return default_meter_tables()
+
+
+def test_every_default_image_round_trips(images: dict[int, bytes]) -> None:
+    ctx = default_context()
+    for tid, image in images.items():
+        table = get_table(tid)
+        value = table.decode(image, ctx)
+        assert table.encode(value, ctx) == image, table.name
+        if not table.variable:
+            assert table.size(ctx, value) == len(image), table.name
+
+
+def test_numbering_and_lookup() -> None:
+    assert table_id("BT23") == 23
+    assert table_id("ET09") == 2057
+    assert table_id("ET9") == 2057
+    assert table_id("2051") == 2051
+    assert table_id("0x0803") == 2051
+    assert table_id("MT03") == 2051  # old name for ET03 ([OPT] p.8)
+    assert table_name(2051) == "ET03"
+    assert table_name(4150) == "BT4150"  # pending BT54, as the guide names it
+    assert table_id("BT4150") == 4150
+    assert table_id(table_name(6191)) == 6191  # pending ET47 ([OPT] p.8)
+    assert get_table("BT23") is get_table(23)
+    assert get_table(4096 + 23) is pending_table(get_table(23))
+    with pytest.raises(TableError, match="no declaration"):
+        get_table("BT99")
+    with pytest.raises(TableError):
+        table_id("XT5")
+
+
+def test_termineter_length_requirements(images: dict[int, bytes]) -> None:
+    # facts-termineter.md: BT00 >= 19, BT01 >= 17, BT03 >= 5, BT05 == 20 when BT00 id_form is 0.
+    assert len(images[0]) >= 19
+    assert len(images[1]) >= 17
+    assert len(images[3]) >= 5
+    assert len(images[5]) == 20
+    assert images[0][1] & 0x20 == 0
+
+
+def test_bt01_firmware_version_packing(images: dict[int, bytes]) -> None:
+    assert pack_firmware_version(3, 10, 21) == 0x3155  # [OPT] p.19 example
+    assert pack_firmware_version(3, 0, 24) == 0x3018
+    bt01 = get_table("BT01").decode(images[1], default_context())
+    assert bt01["manufacturer"] == "OSGP"
+    assert (bt01["fw_version_number"] << 8 | bt01["fw_revision_number"]) == pack_firmware_version(
+        4, 30, 5
+    )
+
+
+def test_bt07_golden_ep17_request() -> None:
+    # [MEP] p.52: EP17 write data 11 08 07 00 F8 03 = proc 0x0811, PSN 7, action 0, handle 0x03F8
+    bt07 = get_table("BT07")
+    value = bt07.decode(bytes.fromhex("110807 00f803"))
+    assert value["proc"]["proc_nbr"] == 0x0811
+    assert value["proc"]["selector"] == 0
+    assert value["seq_nbr"] == 7
+    assert value["parm_data"] == bytes.fromhex("00f803")
+    assert bt07.encode(value) == bytes.fromhex("11080700f803")
+
+
+def test_short_long_and_garbled_images_name_table_and_field(images: dict[int, bytes]) -> None:
+    ctx = default_context()
+    bt23 = get_table("BT23")
+    with pytest.raises(TableError) as short:
+        bt23.decode(images[23][:-3], ctx)
+    assert short.value.table == "BT23"
+    assert short.value.field is not None and "tier_data_block[3]" in short.value.field
+    assert "BT23" in str(short.value) and "field" in str(short.value)
+    with pytest.raises(TableError) as long:
+        bt23.decode(images[23] + b"\0", ctx)
+    assert long.value.table == "BT23" and long.value.offset == len(images[23])
+    garbled = bytearray(images[23])
+    garbled[1 + 19 * 4 + 1] = 13  # month 13 in the first demand's event time
+    with pytest.raises(TableError) as bad:
+        bt23.decode(bytes(garbled), ctx)
+    assert bad.value.field == "tot_data_block.demands[0].event_time[0]"
+    assert "month 13" in str(bad.value)
+
+
+def test_missing_dimension_table_is_reported() -> None:
+    with pytest.raises(TableError, match="decode BT21 first"):
+        get_table("BT23").decode(b"\0" * 10)
+
+
+def test_pending_table_has_ped_header(images: dict[int, bytes]) -> None:
+    ctx = default_context()
+    pbt23 = pending_table("BT23")
+    assert pbt23.id == 4096 + 23
+    value = {
+        "ped": {
+            "ped_flags": {
+                "event_code": 0,
+                "self_read_flag": True,
+                "demand_reset_flag": False,
+                "filler": 0,
+            },
+            "event_storage": STimeDate(26, 3, 1, 0, 0),
+        },
+        "table": get_table("BT23").decode(images[23], ctx),
+    }
+    image = pbt23.encode(value, ctx)
+    assert image[:6] == bytes([0x10, 26, 3, 1, 0, 0])
+    assert image[6:] == images[23]
+    assert pbt23.decode(image, ctx) == value
+    with pytest.raises(TableError) as err:
+        pbt23.decode(image[:-1], ctx)
+    assert err.value.table == "BT4119" and err.value.field is not None
+    assert err.value.field.startswith("table.")
+
+
+def test_encode_rejects_wrong_values() -> None:
+    bt07 = get_table("BT07")
+    good = bt07.decode(bytes.fromhex("110807"))
+    with pytest.raises(TableError, match="seq_nbr"):
+        bt07.encode({**good, "seq_nbr": 256})
+    with pytest.raises(TableError, match="missing"):
+        bt07.encode({"proc": good["proc"]})
+    with pytest.raises(TableError, match="unknown"):
+        bt07.encode({**good, "bogus": 1})
+
+
+def test_all_required_tables_declared() -> None:
+    names = {t.name for t in all_tables()}
+    for name in ("BT00", "BT01", "BT03", "BT05", "BT07", "BT08", "BT23", "ET03"):
+        assert name in names
+
+
+def test_ltime_date_helpers() -> None:
+    t = LTimeDate(26, 1, 2, 3, 4, 5)
+    assert str(t) == "2026-01-02 03:04:05"
+    assert LTimeDate.from_datetime(t.to_datetime()) == t
