@@ -28,7 +28,10 @@ class AuthenticationFailed(SecurityError):
 class ReplayDetected(SecurityError):
     """A sequence number was old, repeated or too far ahead (OSGP response code 0x0C).
 
-    ``expected_seq`` is the number the server wants next: the value a 0x0C reply carries.
+    ``expected_seq`` is the value the 0x0C reply carries: the server's current sequence number,
+    which the guide calls "the correct sequence number". The client's next request must use a
+    number 1..8 above it; ``next_seq`` (= expected_seq + 1) is the one to use, as in the MEP
+    guide's example (reply 0x77635B90, retry with 0x77635B91).
     """
 
     response_code = 0x0C
@@ -36,8 +39,15 @@ class ReplayDetected(SecurityError):
     def __init__(self, expected_seq: int, received_seq: int | None = None) -> None:
         self.expected_seq = expected_seq
         self.received_seq = received_seq
-        got = "" if received_seq is None else f" (got 0x{received_seq:08X})"
-        super().__init__(f"sequence number out of window: expected 0x{expected_seq:08X}{got}")
+        got = "" if received_seq is None else f", got 0x{received_seq:08X}"
+        super().__init__(
+            f"sequence number out of window (server at 0x{expected_seq:08X}{got}; "
+            f"use 0x{self.next_seq:08X})"
+        )
+
+    @property
+    def next_seq(self) -> int:
+        return (self.expected_seq + 1) & 0xFFFFFFFF
 
 
 class LockedOut(SecurityError):
@@ -62,6 +72,13 @@ class AccessDenied(SecurityError):
     response_code = 0x03
 
 
+class SecurityDecodeError(SecurityError, ValueError):
+    """A security field (sequence number, 0x0C reply, CCM frame) is malformed; names field and
+    offset."""
+
+    response_code = 0x01
+
+
 class KeyUsageExhausted(SecurityError):
     """A key reached its maximum usage count (ET04.123) and must be rotated."""
 
@@ -74,5 +91,6 @@ __all__ = [
     "LockedOut",
     "ModeRefused",
     "ReplayDetected",
+    "SecurityDecodeError",
     "SecurityError",
 ]
