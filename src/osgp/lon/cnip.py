@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
@@ -54,6 +55,7 @@ _SECURE = 0x20
 _PROTOCOL_MASK = 0x1F
 _VENDOR_PRIVATE = 0x80
 _VERSION_MASK = 0x1F
+_HEADER = struct.Struct("!HBBBBHIII")
 
 
 class PacketType(IntEnum):
@@ -189,19 +191,17 @@ class CnipPacket:
     def header_bytes(self) -> bytes:
         """The common header and extended header (what precedes the payload)."""
         return (
-            self.length.to_bytes(2, "big")
-            + bytes(
-                (
-                    (_VENDOR_PRIVATE if self.vendor_private else 0) | self.version,
-                    self.packet_type,
-                    len(self.extended_header) // 4,
-                    (_SECURE if self.secure else 0) | self.protocol,
-                )
+            _HEADER.pack(
+                self.length,
+                (_VENDOR_PRIVATE if self.vendor_private else 0) | self.version,
+                self.packet_type,
+                len(self.extended_header) >> 2,
+                (_SECURE if self.secure else 0) | self.protocol,
+                self.vendor,
+                self.session,
+                self.sequence,
+                self.timestamp,
             )
-            + self.vendor.to_bytes(2, "big")
-            + self.session.to_bytes(4, "big")
-            + self.sequence.to_bytes(4, "big")
-            + self.timestamp.to_bytes(4, "big")
             + self.extended_header
         )
 
@@ -327,20 +327,24 @@ def _decode_at(
     else:
         digest = None
         end = pos + length
-    packet = CnipPacket(
-        payload=data[pos + head_len : pos + length],
-        packet_type=packet_type,
-        version=ver_byte & _VERSION_MASK,
-        vendor_private=bool(ver_byte & _VENDOR_PRIVATE),
-        extended_header=data[pos + HEADER_LENGTH : pos + head_len],
-        secure=secure,
-        protocol=flags & _PROTOCOL_MASK,
-        vendor=int.from_bytes(data[pos + 6 : pos + 8], "big"),
-        session=int.from_bytes(data[pos + 8 : pos + 12], "big"),
-        sequence=int.from_bytes(data[pos + 12 : pos + 16], "big"),
-        timestamp=int.from_bytes(data[pos + 16 : pos + 20], "big"),
-        digest=digest,
-    )
+    _, _, _, _, _, vendor, session, sequence, timestamp = _HEADER.unpack_from(data, pos)
+    # Every field was read within its range, so the constructor's checks are skipped (speed).
+    packet = object.__new__(CnipPacket)
+    for name, value in (
+        ("payload", data[pos + head_len : pos + length]),
+        ("packet_type", packet_type),
+        ("version", ver_byte & _VERSION_MASK),
+        ("vendor_private", bool(ver_byte & _VENDOR_PRIVATE)),
+        ("extended_header", data[pos + HEADER_LENGTH : pos + head_len]),
+        ("secure", secure),
+        ("protocol", flags & _PROTOCOL_MASK),
+        ("vendor", vendor),
+        ("session", session),
+        ("sequence", sequence),
+        ("timestamp", timestamp),
+        ("digest", digest),
+    ):
+        object.__setattr__(packet, name, value)
     if secret is not None:
         if not secure:
             raise CnipAuthError(
