@@ -13,7 +13,12 @@ All three are sans-IO: bytes and ``now`` in, bytes and timer requests out. Each 
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from osgp.security.seqnum import SequenceValidator
 
 
 class FrameError(ValueError):
@@ -45,4 +50,52 @@ class C12Backend(Protocol):
     def handle_c12(self, request: bytes, access: str, now: float) -> bytes: ...
 
 
-__all__ = ["C12Backend", "FrameError", "need"]
+#: ``check(seq)`` returns ``None`` to accept (and commit) ``seq``, or the sequence number a 0x0C
+#: reply must carry. Called only after the message authenticated.
+SequenceCheck = Callable[[int], int | None]
+
+
+def sequence_check(validator: SequenceValidator) -> SequenceCheck:
+    """Adapt :class:`osgp.security.seqnum.SequenceValidator` (window of 8) to a check."""
+    from osgp.security.errors import ReplayDetected
+
+    def check(seq: int) -> int | None:
+        try:
+            validator.accept(seq)
+        except ReplayDetected as exc:
+            return exc.expected_seq
+        return None
+
+    return check
+
+
+@dataclass
+class Lockout:
+    """Consecutive authentication failures and the lockout they cause (ET55.20/21 on PLC,
+    ET55.22/23 on the optical port). ``threshold`` 0 disables it. While locked out even the right
+    key is refused (with 0x0B); the lockout ends ``duration`` seconds after it began."""
+
+    threshold: int = 5
+    duration: float = 60.0
+    failures: int = 0
+    until: float | None = None
+
+    def locked(self, now: float) -> bool:
+        if self.until is None:
+            return False
+        if now >= self.until:
+            self.until = None
+            self.failures = 0
+            return False
+        return True
+
+    def fail(self, now: float) -> None:
+        self.failures += 1
+        if self.threshold and self.failures >= self.threshold:
+            self.until = now + self.duration
+
+    def succeed(self) -> None:
+        self.failures = 0
+
+
+__all__ = ["C12Backend", "FrameError", "Lockout", "SequenceCheck", "need", "sequence_check"]

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from osgp.app.framing import C12Backend, FrameError, need
+from osgp.app.framing import C12Backend, FrameError, SequenceCheck, need
 from osgp.security.errors import AuthenticationFailed
 from osgp.security.rc4 import (
     MepCipher,
@@ -154,10 +154,6 @@ class MepDeframer:
         if t is not None and now >= t:
             self.dropped += 1
             self._buf.clear()
-
-
-#: ``check(seq)`` returns ``None`` to accept or the sequence number a 0x0C reply must carry.
-SequenceCheck = Callable[[int], int | None]
 
 
 @dataclass

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
-from osgp.app.framing import C12Backend, FrameError, need
+from osgp.app.framing import C12Backend, FrameError, Lockout, need
 
 LAYER = "C12.18"
 
@@ -489,36 +489,6 @@ def pad_password(key: bytes) -> bytes:
     if len(key) > PASSWORD_SIZE:
         raise ValueError(f"optical key must be at most {PASSWORD_SIZE} bytes, got {len(key)}")
     return bytes(key).ljust(PASSWORD_SIZE, b"\x00")
-
-
-@dataclass
-class Lockout:
-    """Consecutive failed security attempts and the lockout they cause (ET55.22/23 analogue).
-
-    ``threshold`` 0 disables the lockout. While locked, even the right password is refused.
-    """
-
-    threshold: int = 5
-    duration: float = 60.0
-    failures: int = 0
-    until: float | None = None
-
-    def locked(self, now: float) -> bool:
-        if self.until is None:
-            return False
-        if now >= self.until:
-            self.until = None
-            self.failures = 0
-            return False
-        return True
-
-    def fail(self, now: float) -> None:
-        self.failures += 1
-        if self.threshold and self.failures >= self.threshold:
-            self.until = now + self.duration
-
-    def succeed(self) -> None:
-        self.failures = 0
 
 
 @dataclass

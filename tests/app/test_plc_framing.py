@@ -1,0 +1,164 @@
+"""OSGP in 14908 explicit APDUs: codec, RC4 (digest only and encrypted), 0x0C, lockout, AES."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from osgp.app.framing import FrameError, Lockout, sequence_check
+from osgp.app.framing.plc import (
+    OSGP_APDU_CODE,
+    PlcClient,
+    PlcFailed,
+    PlcReply,
+    PlcRequest,
+    PlcResend,
+    PlcResponse,
+    PlcServer,
+    PlcServerConfig,
+    SecurityMode,
+)
+from osgp.security.digest import digest, response_digest
+from osgp.security.seqnum import SequenceValidator
+
+OMAK = bytes(range(1, 13))
+WRONG = bytes(12)
+WRITE = bytes.fromhex("4F0832 00001E 0001 01".replace(" ", ""))
+READ = bytes.fromhex("300017")
+
+
+class Backend:
+    def __init__(self) -> None:
+        self.table = bytearray(40)
+        self.calls: list[tuple[bytes, str]] = []
+
+    def handle_c12(self, request: bytes, access: str, now: float) -> bytes:
+        self.calls.append((request, access))
+        if request[0] == 0x30:
+            return b"\x00" + len(self.table).to_bytes(2, "big") + bytes(self.table)
+        off = int.from_bytes(request[3:6], "big")
+        cnt = int.from_bytes(request[6:8], "big")
+        self.table[off : off + cnt] = request[8 : 8 + cnt]
+        return b"\x00"
+
+
+def make(
+    last: int = 0, mode: list[int] | None = None, threshold: int = 3
+) -> tuple[PlcServer, Backend, SequenceValidator]:
+    backend = Backend()
+    validator = SequenceValidator(last)
+    box = mode if mode is not None else [SecurityMode.RC4]
+    cfg = PlcServerConfig(
+        omak=OMAK,
+        security_mode=lambda: box[0],
+        aes_key=bytes(range(16)),
+        device_id=bytes.fromhex("000102030405"),
+        sequence_check=sequence_check(validator),
+        lockout=Lockout(threshold=threshold, duration=600.0),
+    )
+    return PlcServer(backend, cfg), backend, validator
+
+
+def test_request_layout_is_design_choice_1() -> None:
+    client = PlcClient(OMAK, encrypt=False, sequence=0x41)
+    apdu = client.request(READ)
+    span = READ + bytes.fromhex("00000042")
+    assert apdu == bytes([OSGP_APDU_CODE]) + span + digest(span, OMAK)
+    server, _, _ = make(0x41)
+    resp = server.handle_apdu(apdu, 0.0)
+    body = b"\x00\x00\x28" + bytes(40)
+    assert resp == bytes([OSGP_APDU_CODE]) + body + response_digest(span, body, OMAK)
+    assert client.receive(resp) == PlcReply(READ, body)
+
+
+def test_rc4_encrypted_roundtrip_and_server_answers_in_kind() -> None:
+    server, backend, _ = make()
+    client = PlcClient(OMAK, encrypt=True)
+    apdu = client.request(WRITE)
+    assert WRITE not in apdu
+    resp = server.handle_apdu(apdu, 0.0)
+    assert client.receive(resp) == PlcReply(WRITE, b"\x00")
+    assert backend.table[0x1E] == 1
+    assert backend.calls == [(WRITE, "OMAK")]
+
+
+@pytest.mark.parametrize("where", [1, 5, -9, -1])
+def test_tampered_ciphertext_or_digest_rejected_without_change(where: int) -> None:
+    server, backend, validator = make()
+    apdu = bytearray(PlcClient(OMAK).request(WRITE))
+    apdu[where] ^= 0x04
+    resp = server.handle_apdu(bytes(apdu), 0.0)
+    assert resp == bytes([OSGP_APDU_CODE, 0x0B])
+    assert backend.calls == []
+    assert backend.table == bytearray(40)
+    assert validator.current == 0  # a forged message does not move the window
+
+
+def test_wrong_key_0x0b_then_lockout_refuses_right_key() -> None:
+    server, backend, _ = make(threshold=3)
+    for _ in range(3):
+        resp = server.handle_apdu(PlcClient(WRONG).request(WRITE), 10.0)
+        assert PlcClient(WRONG).receive(resp) == PlcFailed(b"", "no request outstanding")
+        assert resp == bytes([OSGP_APDU_CODE, 0x0B])
+    good = PlcClient(OMAK)
+    assert server.handle_apdu(good.request(WRITE), 11.0) == bytes([OSGP_APDU_CODE, 0x0B])
+    assert server.stats["locked_out"] == 1
+    assert backend.calls == []
+    # after the lockout duration the right key works again
+    good = PlcClient(OMAK, sequence=5)
+    assert good.receive(server.handle_apdu(good.request(WRITE), 611.0)) == PlcReply(WRITE, b"\x00")
+
+
+def test_replay_gets_0x0c_with_current_number_and_client_recovers() -> None:
+    server, backend, validator = make(last=0x77635B90)
+    client = PlcClient(OMAK, sequence=0x01020303)
+    first = client.request(WRITE)
+    reply = client.receive(server.handle_apdu(first, 0.0))
+    assert isinstance(reply, PlcResend)
+    assert reply.server_sequence == 0x77635B90
+    assert backend.calls == []
+    assert client.sequence == 0x77635B91  # the number the 0x0C carried, plus one
+    assert client.receive(server.handle_apdu(reply.apdu, 0.1)) == PlcReply(WRITE, b"\x00")
+    assert validator.current == 0x77635B91
+    # the captured request replayed byte for byte: 0x0C with the current number, nothing written
+    backend.table[0x1E] = 0
+    replayed = server.handle_apdu(reply.apdu, 0.2)
+    probe = PlcClient(OMAK, sequence=0x77635B90)
+    probe.request(WRITE)
+    again = probe.receive(replayed)
+    assert isinstance(again, PlcResend) and again.server_sequence == 0x77635B91
+    assert backend.table[0x1E] == 0
+    assert len(backend.calls) == 1
+
+
+def test_window_of_eight() -> None:
+    server, _, validator = make(last=100)
+    ahead8 = PlcClient(OMAK, sequence=107)  # sends 108: eight ahead of 100, accepted
+    assert isinstance(ahead8.receive(server.handle_apdu(ahead8.request(READ), 0)), PlcReply)
+    assert validator.current == 108
+    ahead9 = PlcClient(OMAK, sequence=116)  # sends 117: nine ahead of 108, refused
+    assert isinstance(ahead9.receive(server.handle_apdu(ahead9.request(READ), 0)), PlcResend)
+
+
+@settings(max_examples=300)
+@given(
+    st.binary(min_size=1, max_size=40), st.integers(0, 2**32 - 1), st.binary(min_size=8, max_size=8)
+)
+def test_request_codec_roundtrip(body: bytes, seq: int, tag: bytes) -> None:
+    req = PlcRequest(body, seq, tag)
+    assert PlcRequest.from_bytes(req.to_bytes()) == req
+
+
+@settings(max_examples=400)
+@given(st.binary(max_size=40))
+def test_random_bytes_raise_only_frame_error_and_server_never_crashes(raw: bytes) -> None:
+    for fn in (PlcRequest.from_bytes, PlcResponse.from_bytes):
+        with contextlib.suppress(FrameError):
+            fn(raw)
+    server, backend, _ = make(threshold=0)
+    resp = server.handle_apdu(raw, 0.0)
+    assert resp[1:] == b"\x0b"
+    assert backend.calls == []
