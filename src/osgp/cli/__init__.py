@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 # One line per sub-command module; add yours here.
 COMMAND_MODULES: tuple[str, ...] = (
     "osgp.cli.demo",
+    "osgp.cli.decode",
     "osgp.cli.phy",
 )
 
