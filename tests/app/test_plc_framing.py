@@ -143,6 +143,70 @@ def test_window_of_eight() -> None:
     assert isinstance(ahead9.receive(server.handle_apdu(ahead9.request(READ), 0)), PlcResend)
 
 
+PSK = bytes(range(16))
+METER_ID = bytes.fromhex("000102030405")
+DC_ID = bytes.fromhex("0a0b0c0d0e0f")
+
+
+def aes_client(seq: int = 0) -> PlcClient:
+    return PlcClient(
+        mode=SecurityMode.AES, aes_key=PSK, device_id=METER_ID, own_id=DC_ID, sequence=seq
+    )
+
+
+def test_aes_roundtrip_keeps_design_shape() -> None:
+    server, backend, validator = make(mode=[SecurityMode.AES])
+    client = aes_client()
+    apdu = client.request(WRITE)
+    assert WRITE not in apdu
+    req = PlcRequest.from_bytes(apdu)
+    assert req.sequence == 1  # the sequence number travels in clear, before the tag
+    assert len(apdu) == 1 + len(WRITE) + 4 + 8
+    resp = server.handle_apdu(apdu, 0.0, sender_id=DC_ID)
+    assert client.receive(resp) == PlcReply(WRITE, b"\x00")
+    assert backend.calls == [(WRITE, "OMAK")]
+    assert validator.current == 1
+
+
+def test_aes_wrong_sender_identity_or_tamper_is_rejected() -> None:
+    server, backend, _ = make(mode=[SecurityMode.AES], threshold=0)
+    apdu = aes_client().request(WRITE)
+    assert server.handle_apdu(apdu, 0.0, sender_id=bytes(6)) == bytes([OSGP_APDU_CODE, 0x0B])
+    bad = bytearray(apdu)
+    bad[2] ^= 1
+    assert server.handle_apdu(bytes(bad), 0.0, sender_id=DC_ID) == bytes([OSGP_APDU_CODE, 0x0B])
+    assert backend.calls == []
+
+
+def test_aes_replay_gets_0x0c_and_client_recovers() -> None:
+    server, backend, _ = make(last=50, mode=[SecurityMode.AES])
+    client = aes_client(seq=3)
+    first = client.receive(server.handle_apdu(client.request(READ), 0.0, sender_id=DC_ID))
+    assert isinstance(first, PlcResend) and first.server_sequence == 50
+    reply = client.receive(server.handle_apdu(first.apdu, 0.1, sender_id=DC_ID))
+    assert isinstance(reply, PlcReply)
+    assert server.handle_apdu(first.apdu, 0.2, sender_id=DC_ID)[1:] != b"\x0b"
+    assert len(backend.calls) == 1
+
+
+def test_security_mode_switch_refuses_rc4() -> None:
+    mode = [SecurityMode.RC4]
+    server, backend, _ = make(mode=mode)
+    rc4 = PlcClient(OMAK)
+    assert rc4.receive(server.handle_apdu(rc4.request(READ), 0.0)) == PlcReply(
+        READ, b"\x00\x00\x28" + bytes(40)
+    )
+    mode[0] = SecurityMode.AES  # ET04.127 := 2
+    resp = server.handle_apdu(rc4.request(WRITE), 1.0)
+    assert resp == bytes([OSGP_APDU_CODE, 0x0B])
+    assert server.stats["rc4_refused"] == 1
+    assert backend.table == bytearray(40)
+    client = aes_client(seq=1)
+    assert client.receive(server.handle_apdu(client.request(WRITE), 2.0, sender_id=DC_ID)) == (
+        PlcReply(WRITE, b"\x00")
+    )
+
+
 @settings(max_examples=300)
 @given(
     st.binary(min_size=1, max_size=40), st.integers(0, 2**32 - 1), st.binary(min_size=8, max_size=8)

@@ -12,7 +12,9 @@ Security modes (ET04.127: 0 = RC4, 2 = OSGP-AES-128-PSK; facts 2.5):
   own digest (over request ‖ response). The server accepts either form and answers in kind.
 * **AES** (DESIGN choice 4, :mod:`osgp.security.aes`): the C12 message is AES-CCM encrypted,
   the sequence number stays in clear (it is part of the nonce), and the 8-byte CCM tag takes the
-  digest's place. Once the device is in AES mode every RC4 message is refused with 0x0B.
+  digest's place. A response is ``code ‖ ciphertext ‖ responder counter (4) ‖ tag`` (its nonce
+  needs the responder's own, never reused counter). Once the device is in AES mode every RC4
+  message is refused with 0x0B.
 
 The server checks the digest/tag first, then the sequence number (window of 8, a refused number
 gets 0x0C with the current one, sealed like any response), then hands the C12 request to the
@@ -154,29 +156,63 @@ def _rc4_open_response(span: bytes, body: bytes, tag: bytes, omak: bytes, encryp
 
 
 class _Aes:
-    """The AES mode through :mod:`osgp.security.aes` (imported on first use)."""
+    """The AES mode over :mod:`osgp.security.aes` (DESIGN choice 4).
+
+    The APDU keeps DESIGN choice 1's shape: ``code ‖ ciphertext ‖ counter (4) ‖ tag (8)``, where
+    the aes module's frame is ``counter ‖ ciphertext ‖ tag``; only the counter moves. A request's
+    counter is its OSGP sequence number (nonce sender = the requester's identity); a response has
+    the responder's own counter, never reused (nonce sender = the device identity), so the
+    response APDU is 4 bytes longer than in RC4 mode.
+    """
 
     def __init__(self, psk: bytes, device_id: bytes) -> None:
         from osgp.security import aes
 
-        self._aes = aes
-        self.ctx = aes.device_context(psk, device_id)
+        self.key = aes.derive_device_key(psk, device_id)
+        self.device_id = bytes(device_id)
 
-    def seal_request(self, c12: bytes, seq: int) -> bytes:
-        sealed: bytes = self._aes.seal_request(self.ctx, c12, seq)
-        return sealed
+    @staticmethod
+    def to_frame(body: bytes, counter: int, tag: bytes) -> bytes:
+        return counter.to_bytes(4, "big") + body + tag
 
-    def open_request(self, req: PlcRequest) -> bytes:
-        plain: bytes = self._aes.open_request(self.ctx, req.body + req.digest, req.sequence)
-        return plain
+    @staticmethod
+    def from_frame(frame: bytes) -> bytes:
+        """The APDU part after the code: ciphertext ‖ counter ‖ tag."""
+        return frame[4:-DIGEST_SIZE] + frame[:4] + frame[-DIGEST_SIZE:]
 
-    def seal_response(self, response: bytes, seq: int) -> bytes:
-        sealed: bytes = self._aes.seal_response(self.ctx, response, seq)
-        return sealed
+    def seal_request(self, sender_id: bytes, c12: bytes, seq: int) -> tuple[bytes, bytes]:
+        """``(apdu part, aes frame)``; the frame is kept to open the response."""
+        from osgp.security import aes
 
-    def open_response(self, body: bytes, tag: bytes, seq: int) -> bytes:
-        plain: bytes = self._aes.open_response(self.ctx, body + tag, seq)
-        return plain
+        frame = aes.seal_request(self.key, sender_id, seq, c12)
+        return self.from_frame(frame), frame
+
+    def open_request(self, sender_id: bytes, req: PlcRequest) -> tuple[bytes, bytes]:
+        """``(c12, aes frame)``; raises a SecurityError."""
+        from osgp.security import aes
+
+        frame = self.to_frame(req.body, req.sequence, req.digest)
+        _, plain = aes.open_request(self.key, sender_id, frame)
+        return plain, frame
+
+    def seal_response(self, counter: int, request_frame: bytes, response: bytes) -> bytes:
+        from osgp.security import aes
+
+        frame = aes.seal_response(self.key, self.device_id, counter, request_frame, response)
+        return self.from_frame(frame)
+
+    def open_response(self, request_frame: bytes, part: bytes) -> bytes:
+        from osgp.security import aes
+
+        if len(part) < 4 + DIGEST_SIZE:
+            raise AuthenticationFailed(f"AES response of {len(part)} bytes is too short")
+        body, counter, tag = (
+            part[: -4 - DIGEST_SIZE],
+            part[-4 - DIGEST_SIZE : -DIGEST_SIZE],
+            part[-DIGEST_SIZE:],
+        )
+        frame = counter + body + tag
+        return aes.open_response(self.key, self.device_id, request_frame, frame)
 
 
 # --- server ---------------------------------------------------------------------------------------
@@ -195,6 +231,10 @@ class PlcServerConfig:
     security_mode: Callable[[], int] = lambda: SecurityMode.RC4
     aes_key: bytes | None = None
     device_id: bytes = bytes(6)
+    #: The requester identity in the AES nonce when ``handle_apdu`` is not told the sender.
+    peer_id: bytes = bytes(6)
+    #: First AES response counter; the meter should persist it or start it at random.
+    aes_response_counter: int = 0
     sequence_check: SequenceCheck | None = None
     lockout: Lockout = field(default_factory=lambda: Lockout(threshold=30, duration=60.0 * 60))
     on_event: Callable[[str, dict[str, object]], None] | None = None
@@ -209,6 +249,7 @@ class PlcServer:
         self.backend = backend
         self.config = config
         self._aes: _Aes | None = None
+        self._aes_counter = config.aes_response_counter & 0xFFFFFFFF
         self.stats = {
             "requests": 0,
             "auth_failures": 0,
@@ -235,7 +276,9 @@ class PlcServer:
         self._emit("auth_failed", reason=why, failures=self.config.lockout.failures)
         return PlcResponse(bytes([AUTH_FAILED]), b"", code).to_bytes()
 
-    def handle_apdu(self, apdu: bytes, now: float) -> bytes:
+    def handle_apdu(self, apdu: bytes, now: float, *, sender_id: bytes | None = None) -> bytes:
+        """One request APDU in, the response APDU out. ``sender_id`` is the requester's 6-byte
+        identity (its Neuron ID), used by the AES nonce."""
         self.stats["requests"] += 1
         try:
             req = PlcRequest.from_bytes(apdu)
@@ -246,11 +289,13 @@ class PlcServer:
         if lock.locked(now):
             self.stats["locked_out"] += 1
             return self._refuse(req.code, "locked out", now, count=False)
-        mode = self.config.security_mode()
-        aes_mode = mode == SecurityMode.AES
+        aes_mode = self.config.security_mode() == SecurityMode.AES
+        request_frame = b""
         try:
             if aes_mode:
-                c12 = self._aes_ctx().open_request(req)
+                c12, request_frame = self._aes_ctx().open_request(
+                    sender_id or self.config.peer_id, req
+                )
                 opened = _Opened(c12, req.sequence, b"", True)
             else:
                 opened = _rc4_open_request(req, self.config.omak)
@@ -274,7 +319,8 @@ class PlcServer:
         else:
             response = self.backend.handle_c12(opened.c12, ACCESS_LEVEL, now)
         if aes_mode:
-            sealed = self._aes_ctx().seal_response(response, opened.sequence)
+            self._aes_counter = (self._aes_counter + 1) & 0xFFFFFFFF
+            sealed = self._aes_ctx().seal_response(self._aes_counter, request_frame, response)
         else:
             sealed = _rc4_seal_response(opened.span, response, self.config.omak, opened.encrypted)
         return bytes([req.code]) + sealed
@@ -324,6 +370,7 @@ class PlcClient:
         encrypt: bool = True,
         aes_key: bytes | None = None,
         device_id: bytes = bytes(6),
+        own_id: bytes = bytes(6),
         sequence: int = 0,
         code: int = OSGP_APDU_CODE,
     ) -> None:
@@ -335,7 +382,9 @@ class PlcClient:
         self._aes = _Aes(aes_key, device_id) if mode == SecurityMode.AES and aes_key else None
         if mode == SecurityMode.AES and self._aes is None:
             raise ValueError("AES mode needs aes_key")
+        self.own_id = bytes(own_id)
         self._c12: bytes | None = None
+        self._frame = b""
         self._span = b""
         self._seq = 0
         self._resent = False
@@ -351,7 +400,8 @@ class PlcClient:
         self._seq = self.sequence
         self._span = self._c12 + self._seq.to_bytes(4, "big")
         if self._aes is not None:
-            return bytes([self.code]) + self._aes.seal_request(self._c12, self._seq)
+            part, self._frame = self._aes.seal_request(self.own_id, self._c12, self._seq)
+            return bytes([self.code]) + part
         return bytes([self.code]) + _rc4_seal_request(self._c12, self._seq, self.omak, self.encrypt)
 
     def receive(self, apdu: bytes) -> PlcClientEvent:
@@ -367,7 +417,7 @@ class PlcClient:
             return PlcFailed(req, "authentication failure (0x0B)", AUTH_FAILED)
         try:
             if self._aes is not None:
-                plain = self._aes.open_response(resp.body, resp.digest, self._seq)
+                plain = self._aes.open_response(self._frame, resp.body + resp.digest)
             else:
                 plain = _rc4_open_response(
                     self._span, resp.body, resp.digest, self.omak, self.encrypt
