@@ -43,6 +43,8 @@ def need(layer: str, field: str, data: bytes, pos: int, count: int, base: int = 
 
 def check_range(name: str, value: int, low: int, high: int) -> None:
     """Raise :class:`LocalProtocolError` unless ``low <= value <= high`` (and it is an int)."""
+    if type(value) is int and low <= value <= high:  # the common case, kept cheap
+        return
     if isinstance(value, bool) or not isinstance(value, int):
         raise LocalProtocolError(f"{name} must be an int, got {type(value).__name__}")
     if not low <= value <= high:
@@ -51,6 +53,8 @@ def check_range(name: str, value: int, low: int, high: int) -> None:
 
 def check_bytes(name: str, value: bytes, lengths: tuple[int, ...] | range) -> None:
     """Raise :class:`LocalProtocolError` unless ``value`` is bytes with an allowed length."""
+    if type(value) is bytes and len(value) in lengths:
+        return
     if not isinstance(value, bytes):
         raise LocalProtocolError(f"{name} must be bytes, got {type(value).__name__}")
     if len(value) not in lengths:
