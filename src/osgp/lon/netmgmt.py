@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar, Self, TypeVar
+from typing import ClassVar, Self, TypeVar, cast
 
 from osgp.lon.address import NEURON_ID_LENGTH
 from osgp.lon.apdu import (
@@ -221,12 +221,27 @@ class DomainEntry:
 
     @classmethod
     def for_domain(
-        cls, domain: bytes, subnet: int, node: int, key: bytes = bytes(6), **flags: bool | int
+        cls,
+        domain: bytes,
+        subnet: int,
+        node: int,
+        key: bytes = bytes(KEY_LENGTH),
+        *,
+        auth_type: int = 0,
+        ls_mode: bool = False,
     ) -> DomainEntry:
-        """An entry for a domain ID of 0/1/3/6 bytes (the ID field is zero-padded)."""
+        """A valid entry for a domain ID of 0/1/3/6 bytes (the ID field is zero-padded)."""
         if len(domain) not in (0, 1, 3, 6):
             raise LocalProtocolError(f"domain must be 0, 1, 3 or 6 bytes, got {len(domain)}")
-        return cls(domain.ljust(6, b"\0"), len(domain), subnet, node, key, **flags)  # type: ignore[arg-type]  # flags are the bool/int keyword fields
+        return cls(
+            domain.ljust(6, b"\0"),
+            len(domain),
+            subnet,
+            node,
+            key,
+            ls_mode=ls_mode,
+            auth_type=auth_type,
+        )
 
     @property
     def domain(self) -> bytes:
@@ -496,11 +511,6 @@ class Response(_Message):
                 LAYER, "response code", base, f"expected 0x{code:02X}, got 0x{apdu.code_byte:02X}"
             )
         return cls._parse(apdu.data, base + 1)
-
-
-def _index(body: bytes, base: int, name: str) -> int:
-    need(LAYER, f"{name} index", body, 0, 1, base)
-    return body[0]
 
 
 def _exact(body: bytes, n: int, base: int, name: str) -> None:
@@ -1135,7 +1145,8 @@ def decode_request(apdu: APDU | bytes, *, base: int = 0) -> NMRequest:
     cls = REQUEST_CLASSES.get(apdu.code)
     if cls is None:
         return RawRequest(apdu.code, apdu.data)
-    return cls._parse(apdu.data, base + 1)  # type: ignore[return-value]  # every class in REQUEST_CLASSES is in NMRequest
+    # every class in REQUEST_CLASSES is a member of the NMRequest union
+    return cast(NMRequest, cls._parse(apdu.data, base + 1))
 
 
 def decode_response(request_code: int, apdu: APDU | bytes, *, base: int = 0) -> NMResponse:
@@ -1158,4 +1169,5 @@ def decode_response(request_code: int, apdu: APDU | bytes, *, base: int = 0) -> 
     cls = RESPONSE_CLASSES.get(request_code)
     if cls is None:
         return SuccessResponse(request_code, apdu.data)
-    return cls._parse(apdu.data, base + 1)  # type: ignore[return-value]  # every class in RESPONSE_CLASSES is in NMResponse
+    # every class in RESPONSE_CLASSES is a member of the NMResponse union
+    return cast(NMResponse, cls._parse(apdu.data, base + 1))
