@@ -17,7 +17,10 @@ from collections.abc import Callable, Sequence
 # One line per sub-command module; add yours here.
 COMMAND_MODULES: tuple[str, ...] = (
     "osgp.cli.demo",
+    "osgp.cli.meter",
+    "osgp.cli.read",
     "osgp.cli.decode",
+    "osgp.cli.lon",
     "osgp.cli.phy",
 )
 

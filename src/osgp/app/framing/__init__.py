@@ -79,6 +79,8 @@ class Lockout:
     duration: float = 60.0
     failures: int = 0
     until: float | None = None
+    #: If set, ``(threshold, duration)`` is read from here at each failure (e.g. from ET55).
+    settings: Callable[[], tuple[int, float]] | None = None
 
     def locked(self, now: float) -> bool:
         if self.until is None:
@@ -90,6 +92,8 @@ class Lockout:
         return True
 
     def fail(self, now: float) -> None:
+        if self.settings is not None:
+            self.threshold, self.duration = self.settings()
         self.failures += 1
         if self.threshold and self.failures >= self.threshold:
             self.until = now + self.duration

@@ -531,7 +531,8 @@ class OpticalServer:
         for ev in self.link.receive_data(data, now):
             self._on_event(ev, now)
 
-    def data_to_send(self) -> bytes:
+    def data_to_send(self, now: float | None = None) -> bytes:
+        """Bytes to write now (``now`` is accepted for symmetry with the MEP server)."""
         return self.link.data_to_send()
 
     def next_timer(self) -> float | None:

@@ -1,0 +1,149 @@
+"""A served, table-backed meter: one :class:`TableStore` and :class:`TableServer` behind the three
+framings, with its keys.
+
+* Optical port (C12.18): :meth:`ServedMeter.optical_session` makes the session object of one
+  connection; every connection shares the meter's lockout counter (ET55.22/23).
+* MEP port: :meth:`ServedMeter.mep_session`; every connection shares the MEP sequence number.
+* PLC: :attr:`ServedMeter.plc` answers request APDUs (ET04.127 selects RC4 or AES; ET55.20/21
+  lockout).
+
+The lockout thresholds and durations are read from ET55 when the store has it (a threshold of 0
+there falls back to the meter's defaults, so that a default image does not silently disable the
+lockout: our choice); the security mode from ET04 offset 127.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from osgp.app.framing import Lockout, sequence_check
+from osgp.app.framing.mep import MepServer, MepServerConfig
+from osgp.app.framing.optical import OpticalServer, OpticalServerConfig
+from osgp.app.framing.plc import PlcServer, PlcServerConfig, SecurityMode
+from osgp.app.server import TableServer
+from osgp.app.store import TableStore
+from osgp.security.seqnum import SequenceValidator
+
+ET04 = 2048 + 4
+ET55 = 2048 + 55
+ET04_SECURITY_MODE = 127
+ET55_PLC_LOCKOUT = 20  # threshold, then duration in minutes at 21
+ET55_OPTICAL_LOCKOUT = 22  # threshold, then duration in minutes at 23
+
+#: Used when ET55 holds 0 (the factory value): our defaults.
+DEFAULT_OPTICAL_LOCKOUT = (5, 60.0)
+DEFAULT_PLC_LOCKOUT = (30, 3600.0)
+
+
+@dataclass
+class MeterKeys:
+    """The keys of one meter (raw bytes; see :func:`parse_key_arg` for the CLI forms)."""
+
+    mk: bytes | None = None
+    pk: bytes | None = None
+    rk: bytes | None = None
+    mak: bytes | None = None
+    mbk: bytes | None = None
+    omak: bytes = bytes(12)
+    aes_psk: bytes | None = None
+
+    def optical(self) -> dict[str, bytes]:
+        return {n: k for n, k in (("MK", self.mk), ("PK", self.pk), ("RK", self.rk)) if k}
+
+    def mep(self) -> dict[str, bytes]:
+        return {n: k[:16] for n, k in (("MAK", self.mak), ("MBK", self.mbk)) if k}
+
+
+def parse_key_arg(text: str, size: int | None = None) -> bytes:
+    """A key given on the command line: ``hex:0102..`` or ``0x0102..`` as hex, else the text.
+
+    Without a prefix a string of only hex digits whose length is exactly twice ``size`` is taken
+    as hex too (so a 12-byte OMA key can be given as 24 hex digits); anything else is UTF-8 text.
+    """
+    t = text.strip()
+    for prefix in ("hex:", "0x", "0X"):
+        if t.startswith(prefix):
+            return bytes.fromhex(t[len(prefix) :])
+    if size is not None and len(t) == 2 * size:
+        try:
+            return bytes.fromhex(t)
+        except ValueError:
+            pass
+    return t.encode()
+
+
+@dataclass
+class ServedMeter:
+    """A meter as seen from its ports."""
+
+    store: TableStore = field(default_factory=TableStore.with_default_tables)
+    keys: MeterKeys = field(default_factory=MeterKeys)
+    device_id: bytes = bytes.fromhex("000000000001")
+    on_event: Callable[[str, dict[str, object]], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.server = TableServer(self.store)
+        self.optical_lockout = Lockout(
+            *DEFAULT_OPTICAL_LOCKOUT,
+            settings=lambda: self._et55(ET55_OPTICAL_LOCKOUT, DEFAULT_OPTICAL_LOCKOUT),
+        )
+        self.mep_sequence = SequenceValidator(int.from_bytes(os.urandom(4), "big"))
+        self.plc_sequence = SequenceValidator(int.from_bytes(os.urandom(4), "big"))
+        self.plc = PlcServer(
+            self.server,
+            PlcServerConfig(
+                omak=self.keys.omak,
+                security_mode=self.security_mode,
+                aes_key=self.keys.aes_psk,
+                device_id=self.device_id,
+                aes_response_counter=int.from_bytes(os.urandom(4), "big"),
+                sequence_check=sequence_check(self.plc_sequence),
+                lockout=Lockout(
+                    *DEFAULT_PLC_LOCKOUT,
+                    settings=lambda: self._et55(ET55_PLC_LOCKOUT, DEFAULT_PLC_LOCKOUT),
+                ),
+                on_event=self.on_event,
+            ),
+        )
+
+    def _et55(self, offset: int, default: tuple[int, float]) -> tuple[int, float]:
+        if not self.store.has(ET55) or self.store.size(ET55) < offset + 2:
+            return default
+        image = self.store.image(ET55)
+        threshold, minutes = image[offset], image[offset + 1]
+        if threshold == 0:
+            return default
+        return threshold, 60.0 * (minutes or 1)
+
+    def security_mode(self) -> int:
+        """ET04.127: 0 RC4, 2 OSGP-AES-128-PSK."""
+        if self.store.has(ET04) and self.store.size(ET04) > ET04_SECURITY_MODE:
+            return self.store.image(ET04)[ET04_SECURITY_MODE]
+        return SecurityMode.RC4
+
+    def handle_c12(self, request: bytes, access: str, now: float) -> bytes:
+        return self.server.handle_c12(request, access, now)
+
+    def optical_session(self) -> OpticalServer:
+        return OpticalServer(
+            self.server,
+            OpticalServerConfig(
+                keys=self.keys.optical(), lockout=self.optical_lockout, on_event=self.on_event
+            ),
+        )
+
+    def mep_session(self, *, inter_byte_timeout: float | None = 0.05) -> MepServer:
+        return MepServer(
+            self.server,
+            MepServerConfig(
+                keys=self.keys.mep(),
+                sequence_check=sequence_check(self.mep_sequence),
+                inter_byte_timeout=inter_byte_timeout,
+                on_event=self.on_event,
+            ),
+        )
+
+
+__all__ = ["MeterKeys", "ServedMeter", "parse_key_arg"]

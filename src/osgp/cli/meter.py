@@ -1,0 +1,190 @@
+"""``osgp meter serve``: serve a simulated, table-backed meter on its ports.
+
+Endpoints (each may be given several times):
+
+* ``--optical tcp://HOST:PORT`` (port 0 picks one), ``--optical pty`` (a new pseudo-terminal,
+  its path is printed) or ``--optical /dev/ttyUSB0`` (a serial device): the C12.18 optical port.
+* ``--mep`` with the same forms: the MEP port (2-byte length framing, digest, optional RC4).
+* ``--cnip udp://HOST:PORT``: PLC requests in 14908 explicit APDUs over CN/IP.
+
+Keys, each as text or as hex (``hex:..``, ``0x..``, or exactly twice the key size in hex digits):
+``--mk --pk --rk`` (optical, up to 20 bytes), ``--mak --mbk`` (MEP, 16 bytes), ``--omak`` (PLC,
+12 bytes), ``--aes-psk`` (16 bytes). One line per endpoint is printed as it opens, e.g.
+``optical tcp://127.0.0.1:47018``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("meter", help="serve a simulated OSGP meter on its ports")
+    msub = p.add_subparsers(dest="meter_command", metavar="ACTION")
+    s = msub.add_parser(
+        "serve",
+        help="serve a table-backed meter (optical/MEP/CN-IP endpoints)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--optical", action="append", default=[], metavar="ENDPOINT")
+    s.add_argument("--mep", action="append", default=[], metavar="ENDPOINT")
+    s.add_argument("--cnip", action="append", default=[], metavar="udp://HOST:PORT")
+    for name, _size, what in (
+        ("mk", None, "optical unique key (MK)"),
+        ("pk", None, "optical provisioning key (PK)"),
+        ("rk", None, "optical read-only key (RK)"),
+        ("mak", 16, "MEP advanced key (MAK)"),
+        ("mbk", 16, "MEP basic key (MBK)"),
+        ("omak", 12, "PLC OMA key"),
+        ("aes-psk", 16, "OSGP-AES-128-PSK pre-shared key"),
+    ):
+        s.add_argument(f"--{name}", metavar="KEY", help=f"{what}, text or hex")
+    s.add_argument("--serial", help="meter serial number (ET03/BT01 defaults otherwise)")
+    s.add_argument(
+        "--optical-lockout",
+        metavar="N[,MINUTES]",
+        help="lock the optical port after N failed passwords (ET55.22/23; default 5,60)",
+    )
+    s.add_argument(
+        "--plc-lockout",
+        metavar="N[,MINUTES]",
+        help="lock PLC after N failed authentications (ET55.20/21; default 30,60)",
+    )
+    s.add_argument("--security-mode", choices=["rc4", "aes"], help="ET04.127 for PLC")
+    s.add_argument("--duration", type=float, help="stop after this many seconds")
+    s.add_argument("-v", "--verbose", action="store_true", help="print security events")
+    s.set_defaults(func=run)
+
+    def usage(_: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+
+    p.set_defaults(func=usage)
+
+
+def _lockout(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    n = int(parts[0])
+    minutes = int(parts[1]) if len(parts) > 1 else 60
+    if not (0 <= n <= 255 and 0 <= minutes <= 255):
+        raise SystemExit(f"lockout {text!r}: N and MINUTES must be 0..255")
+    return n, minutes
+
+
+def build_meter(args: argparse.Namespace) -> object:
+    from osgp.app.meter import ET04, ET04_SECURITY_MODE, ET55, MeterKeys, ServedMeter
+    from osgp.app.meter import parse_key_arg as key
+    from osgp.app.store import TableStore
+
+    def opt(name: str, size: int | None) -> bytes | None:
+        value = getattr(args, name)
+        return None if value is None else key(value, size)
+
+    keys = MeterKeys(
+        mk=opt("mk", 20),
+        pk=opt("pk", 20),
+        rk=opt("rk", 20),
+        mak=opt("mak", 16),
+        mbk=opt("mbk", 16),
+        omak=opt("omak", 12) or bytes(12),
+        aes_psk=opt("aes_psk", 16),
+    )
+    for name, k, sizes in (
+        ("--mak", keys.mak, (16, 20)),
+        ("--mbk", keys.mbk, (16, 20)),
+        ("--omak", keys.omak, (12,)),
+        ("--aes-psk", keys.aes_psk, (16,)),
+    ):
+        if k is not None and len(k) not in sizes:
+            raise SystemExit(f"{name} must be {' or '.join(map(str, sizes))} bytes, got {len(k)}")
+    for name, k in (("--mk", keys.mk), ("--pk", keys.pk), ("--rk", keys.rk)):
+        if k is not None and len(k) > 20:
+            raise SystemExit(f"{name} must be at most 20 bytes, got {len(k)}")
+    options = {"serial": args.serial} if args.serial else {}
+    store = TableStore.with_default_tables(**options)
+
+    def verbose(name: str, info: dict[str, object]) -> None:
+        detail = " ".join(f"{k}={v}" for k, v in info.items())
+        print(f"event {name} {detail}".rstrip(), file=sys.stderr, flush=True)
+
+    meter = ServedMeter(store=store, keys=keys, on_event=verbose if args.verbose else None)
+    for text, offset in ((args.optical_lockout, 22), (args.plc_lockout, 20)):
+        if text:
+            n, minutes = _lockout(text)
+            if store.has(ET55) and store.size(ET55) >= offset + 2:
+                store.patch(ET55, offset, bytes([n, minutes]))
+            elif offset == 22:
+                meter.optical_lockout.settings = None
+                meter.optical_lockout.threshold, meter.optical_lockout.duration = n, 60.0 * minutes
+            else:
+                lock = meter.plc.config.lockout
+                lock.settings = None
+                lock.threshold, lock.duration = n, 60.0 * minutes
+    if args.security_mode and store.has(ET04) and store.size(ET04) > ET04_SECURITY_MODE:
+        store.patch(ET04, ET04_SECURITY_MODE, bytes([2 if args.security_mode == "aes" else 0]))
+    return meter
+
+
+def _host_port(url: str, scheme: str) -> tuple[str, int]:
+    rest = url[len(scheme) :]
+    host, _, port = rest.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from osgp.app.io import SessionFactory, serve_pty, serve_serial, start_tcp_server
+    from osgp.app.meter import ServedMeter
+
+    meter = build_meter(args)
+    assert isinstance(meter, ServedMeter)
+    servers: list[asyncio.Server] = []
+    closers: list[object] = []
+    endpoints: list[tuple[str, str, SessionFactory]] = [
+        *[("optical", e, meter.optical_session) for e in args.optical],
+        *[("mep", e, lambda: meter.mep_session(inter_byte_timeout=1.0)) for e in args.mep],
+    ]
+    if not endpoints and not args.cnip:
+        print("give at least one endpoint (--optical, --mep or --cnip)", file=sys.stderr)
+        return 2
+    for kind, ep, factory in endpoints:
+        if ep.startswith("tcp://"):
+            host, port = _host_port(ep, "tcp://")
+            srv = await start_tcp_server(host, port, factory)
+            servers.append(srv)
+            bound = srv.sockets[0].getsockname()
+            print(f"{kind} tcp://{bound[0]}:{bound[1]}", flush=True)
+        elif ep == "pty":
+            pty = serve_pty(factory)
+            closers.append(pty)
+            print(f"{kind} {pty.path}", flush=True)
+        else:
+            ser = serve_serial(ep, factory)
+            closers.append(ser)
+            print(f"{kind} {ep}", flush=True)
+    if args.cnip:
+        print("--cnip: the CN/IP endpoint is not available yet", file=sys.stderr)
+        return 2
+    try:
+        if args.duration is not None:
+            await asyncio.sleep(args.duration)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        for srv in servers:
+            srv.close()
+        for c in closers:
+            c.close()  # type: ignore[attr-defined]
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        return 130

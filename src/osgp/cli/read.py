@@ -1,0 +1,174 @@
+"""``osgp read TABLE``: read one table from a meter and print it decoded.
+
+The meter is reached through its optical port (``--optical tcp://HOST:PORT``, a pySerial URL, or a
+serial device such as ``/dev/ttyUSB0`` with an optical probe: 9600 8N1, RTS on, DTR off) with the
+key ``--mk``, ``--pk`` or ``--rk``, or through its MEP port (``--mep ...`` with ``--mak`` or
+``--mbk``, ``--encrypt`` for RC4). TABLE is a name (``BT23``, ``ET03``) or a number (``2051``).
+The dimension tables the layout depends on (BT00, BT21, BT61, ET04, ...) are read first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import sys
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "read",
+        help="read a table from a meter (optical or MEP port) and print it decoded",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("table", metavar="TABLE", help="BT23, ET03, 2051, ...")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--optical", metavar="ENDPOINT", help="tcp://HOST:PORT or a serial device")
+    where.add_argument("--mep", metavar="ENDPOINT", help="tcp://HOST:PORT or a serial device")
+    for name in ("mk", "pk", "rk", "mak", "mbk"):
+        p.add_argument(f"--{name}", metavar="KEY", help=f"{name.upper()}, text or hex")
+    p.add_argument("--encrypt", action="store_true", help="MEP: RC4-encrypt (legacy, weak)")
+    p.add_argument("--offset", type=int, help="partial read: first byte")
+    p.add_argument("--count", type=int, help="partial read: number of bytes")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--raw", action="store_true", help="print the bytes in hex, no decoding")
+    p.add_argument("--timeout", type=float, default=8.0, help="seconds per request")
+    p.set_defaults(func=run)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).hex()
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _text(value: Any, indent: int = 0) -> list[str]:
+    pad = "  " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, dict | list) and v:
+                lines.append(f"{pad}{k}:")
+                lines += _text(v, indent + 1)
+            else:
+                lines.append(f"{pad}{k}: {_scalar(v)}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, dict | list) and v:
+                lines.append(f"{pad}[{i}]:")
+                lines += _text(v, indent + 1)
+            else:
+                lines.append(f"{pad}[{i}]: {_scalar(v)}")
+    else:
+        lines.append(f"{pad}{_scalar(value)}")
+    return lines
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, bytes | bytearray):
+        return bytes(v).hex(" ") or "(empty)"
+    return str(v)
+
+
+def render(table: int, data: bytes, context_images: dict[int, bytes], as_json: bool) -> str:
+    """The decoded table, through the table engine (its renderer when it has one)."""
+    from osgp.app.tables import context_from_images, get_table, table_name
+
+    name = table_name(table)
+    try:
+        schema = get_table(table)
+        ctx = context_from_images({**context_images, table: data})
+        value = schema.decode(data, ctx)
+    except Exception as exc:  # a table the engine does not know or cannot size: show bytes
+        value = None
+        why = str(exc)
+    if as_json:
+        doc: dict[str, Any] = {"table": name, "id": table, "size": len(data), "hex": data.hex()}
+        if value is not None:
+            doc["fields"] = _jsonable(value)
+        else:
+            doc["error"] = why
+        return json.dumps(doc, indent=2)
+    renderer: Any = None
+    with contextlib.suppress(ImportError):
+        renderer = importlib.import_module("osgp.app.tables.render")
+    if value is not None and hasattr(renderer, "render_text"):
+        return str(renderer.render_text(schema, value))
+    head = f"{name} ({table}, {len(data)} bytes)"
+    if value is None:
+        return f"{head}\n  not decoded: {why}\n  {data.hex(' ')}"
+    return "\n".join([head, *_text(value, 1)])
+
+
+def run(args: argparse.Namespace) -> int:
+    from osgp.app.framing.optical import OpticalClientError
+    from osgp.app.io import SerialTransport, SyncMepClient, SyncOpticalClient
+    from osgp.app.meter import parse_key_arg
+    from osgp.app.tables import table_id
+    from osgp.app.tables.registry import DIMENSION_TABLES
+
+    try:
+        table = table_id(args.table)
+    except Exception as exc:
+        print(f"unknown table {args.table!r}: {exc}", file=sys.stderr)
+        return 2
+    dims = [table_id(n) for n in DIMENSION_TABLES]
+    try:
+        transport = SerialTransport(args.optical or args.mep)
+    except Exception as exc:
+        print(f"cannot open {args.optical or args.mep}: {exc}", file=sys.stderr)
+        return 1
+    images: dict[int, bytes] = {}
+    try:
+        if args.optical:
+            key_text = args.mk or args.pk or args.rk
+            key = parse_key_arg(key_text) if key_text else None
+            opt = SyncOpticalClient(transport, timeout=args.timeout)
+            try:
+                opt.start()
+                opt.login(key)
+                if args.offset is not None or args.count is not None:
+                    data = opt.read(table, args.offset or 0, args.count or 0)
+                else:
+                    data = opt.read(table)
+                if not args.raw:
+                    for d in dims:
+                        if d != table:
+                            with contextlib.suppress(OpticalClientError):
+                                images[d] = opt.read(d)
+            finally:
+                opt.close()
+        else:
+            key_text = args.mak or args.mbk
+            if not key_text:
+                print("--mep needs --mak or --mbk", file=sys.stderr)
+                return 2
+            mep = SyncMepClient(
+                transport, parse_key_arg(key_text, 16), encrypt=args.encrypt, timeout=args.timeout
+            )
+            try:
+                data = mep.read(table)
+                if not args.raw:
+                    for d in dims:
+                        if d != table:
+                            with contextlib.suppress(OpticalClientError):
+                                images[d] = mep.read(d)
+            finally:
+                mep.close()
+    except OpticalClientError as exc:
+        print(f"read failed: {exc}", file=sys.stderr)
+        return 1
+    if args.raw:
+        print(data.hex())
+        return 0
+    print(render(table, data, images, args.json))
+    return 0
