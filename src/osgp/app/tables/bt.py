@@ -14,16 +14,23 @@ from osgp.app.tables.schema import (
     BCD,
     BINARY,
     CHAR,
+    INDEX,
+    INT16,
+    LTIME_DATE,
     NI_FMAT1,
     NI_FMAT2,
     REST,
     STIME_DATE,
+    TIME,
     UINT8,
+    UINT16,
+    UINT32,
     Array,
     Bit,
     Bits,
     BitSet,
     Fill,
+    Nibbles,
     Record,
     Table,
     UBits,
@@ -447,4 +454,559 @@ SUMMATION_NAMES = (
     "apparent_vah_q2",
     "apparent_vah_q3",
     "apparent_vah_q4",
+)
+
+
+def _list_status(name: str = "list_status") -> Bits:
+    """The C12.19 list header flags used by BT26 and ET81 ([OPT] p.28, [MEP] ET81)."""
+    return Bits(
+        name,
+        1,
+        [
+            Bit("order_flag", 0),
+            Bit("overflow_flag", 1),
+            Bit("list_type_flag", 2),
+            Bit("inhibit_overflow_flag", 3),
+            Fill("filler", 4, 7),
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# BT26 Self-Read Data. [OPT] p.28-29: 6-byte list header, then BT21.2 entries of
+# [BIDN if BT21.4 != 0] + STIME_DATE + season + BT23-format register data.
+# ---------------------------------------------------------------------------------------------
+BT26 = Table(
+    26,
+    "BT26",
+    "Self-Read Data",
+    (
+        _list_status(),
+        UINT8("nbr_valid_entries"),
+        UINT8("last_entry_element"),
+        UINT16("last_entry_seq_nbr"),
+        UINT8("nbr_unread_entries"),
+        Array(
+            "self_reads",
+            Record(
+                "self_read",
+                (
+                    UINT16("bidn", when=ref("BT21.nbr_demands").ne(0)),
+                    STIME_DATE("time"),
+                    UINT8("season"),
+                    Record("register_data", _REGISTER_DATA_FIELDS),
+                ),
+            ),
+            ref("BT21.nbr_self_reads"),
+        ),
+    ),
+    source="[OPT] p.28-29",
+)
+
+# ---------------------------------------------------------------------------------------------
+# BT28 Present Register Data. [OPT] p.53-54.
+# ---------------------------------------------------------------------------------------------
+BT28 = Table(
+    28,
+    "BT28",
+    "Present Register Data",
+    (
+        Array(
+            "present_demands",
+            Record(
+                "present_demand",
+                (
+                    TIME("time_remaining", when=ref("BT21.reg_func1_flags.time_remaining_flag")),
+                    NI_FMAT2("demand_value"),
+                ),
+            ),
+            ref("BT21.nbr_present_demands"),
+        ),
+        Array("present_values", NI_FMAT1("value"), ref("BT21.nbr_present_values")),
+    ),
+    source="[OPT] p.53-54",
+)
+
+#: Present value order of BT28 ([OPT] p.53-54), first entries, for labelling.
+PRESENT_VALUE_NAMES = (
+    "fwd_active_w",
+    "rev_active_w",
+    "import_reactive_var",
+    "export_reactive_var",
+    "rms_current_l1_ma",
+    "rms_current_l2_ma",
+    "rms_current_l3_ma",
+    "rms_voltage_l1_mv",
+    "rms_voltage_l2_mv",
+    "rms_voltage_l3_mv",
+    "power_factor_l1",
+    "frequency_mhz",
+)
+
+# ---------------------------------------------------------------------------------------------
+# Time and TOU: BT50 (dimensions of BT54), BT52 UTC clock, BT53 time offset, BT54 calendar,
+# BT55 local clock state. [MEP] p.222-230.
+# ---------------------------------------------------------------------------------------------
+BT50 = Table(
+    50,
+    "BT50",
+    "Dimension Time and TOU",
+    (
+        Bits(
+            "time_func_flag1",
+            1,
+            [
+                Bit("tou_self_read_flag", 0),
+                Bit("season_self_read_flag", 1),
+                Bit("season_demand_reset_flag", 2),
+                Bit("season_chng_armed_flag", 3),
+                Bit("sort_dates_flag", 4),
+                Bit("anchor_date_flag", 5),
+                Fill("filler", 6, 7),
+            ],
+        ),
+        Bits(
+            "time_func_flag2",
+            1,
+            [
+                Bit("cap_dst_auto_flag", 0),
+                Bit("separate_weekdays_flag", 1),
+                Bit("separate_sum_demands_flag", 2),
+                Bit("sort_tier_switches_flag", 3),
+                Bit("cap_tm_zn_offset_flag", 4),
+                Fill("filler", 5, 7),
+            ],
+        ),
+        Bits("calendar_func", 1, [UBits("nbr_seasons", 0, 3), UBits("nbr_special_sched", 4, 7)]),
+        UINT8("nbr_non_recurr_dates"),
+        UINT8("nbr_recurr_dates"),
+        UINT16("nbr_tier_switches"),
+        UINT16("calendar_tbl_size", doc="total size of BT54 in bytes"),
+    ),
+    source="[MEP] p.222-223",
+)
+
+_TIME_DATE_QUAL = Bits(
+    "time_date_qual",
+    1,
+    [
+        UBits("day_of_week", 0, 2),
+        Bit("dst_flag", 3),
+        Bit("gmt_flag", 4),
+        Bit("tm_zn_applied_flag", 5),
+        Bit("dst_applied_flag", 6),
+        Fill("filler", 7, 7),
+    ],
+)
+
+BT52 = Table(
+    52,
+    "BT52",
+    "UTC Clock",
+    (LTIME_DATE("clock_calendar", doc="UTC"), _TIME_DATE_QUAL),
+    source="[MEP] p.224-225",
+)
+
+BT53 = Table(
+    53,
+    "BT53",
+    "Time Offset",
+    (
+        TIME("dst_time_eff"),
+        UINT8("dst_time_amt", doc="DST adjustment in minutes"),
+        INT16("time_zone_offset", doc="minutes, -12 h .. +14 h"),
+    ),
+    source="[MEP] p.225",
+)
+
+_CALENDAR_ACTION = Bits(
+    "calendar_action",
+    1,
+    [
+        UBits("action", 0, 4),
+        Bit("demand_reset_flag", 5),
+        Bit("self_read_flag", 6),
+        UBits("tou_format", 7, 7),
+    ],
+    doc="action 0 none, 1 DST on, 2 DST off, 3..14 season 0..11, 19/20 special schedule 0/1",
+)
+
+BT54 = Table(
+    54,
+    "BT54",
+    "Calendar",
+    (
+        Array(
+            "non_recurr_dates",
+            Record(
+                "non_recurr_date",
+                (
+                    Bits(
+                        "date",
+                        2,
+                        [UBits("year", 0, 6), UBits("month", 7, 10), UBits("day", 11, 15)],
+                        doc="ANSI_DATE",
+                    ),
+                    _CALENDAR_ACTION,
+                ),
+            ),
+            ref("BT50.nbr_non_recurr_dates"),
+        ),
+        Array(
+            "recurr_dates",
+            Record(
+                "recurr_date",
+                (
+                    Bits(
+                        "date",
+                        2,
+                        [
+                            UBits("month", 0, 3),
+                            UBits("offset", 4, 7),
+                            UBits("weekday", 8, 10),
+                            UBits("day", 11, 15),
+                        ],
+                        doc="RDATE",
+                    ),
+                    _CALENDAR_ACTION,
+                ),
+            ),
+            ref("BT50.nbr_recurr_dates"),
+        ),
+        Array(
+            "tier_switches",
+            Record(
+                "tier_switch",
+                (
+                    Bits(
+                        "switch",
+                        2,
+                        [
+                            UBits("tier", 0, 2),
+                            Fill("filler", 3, 4),
+                            UBits("minute", 5, 10),
+                            UBits("hour", 11, 15),
+                        ],
+                    ),
+                    UINT8("day_sch_num"),
+                ),
+            ),
+            ref("BT50.nbr_tier_switches"),
+        ),
+        Array(
+            "season_schedules",
+            Array(
+                "day_schedules",
+                UINT8("schedule"),
+                5 + 4 * ref("BT50.time_func_flag2.separate_weekdays_flag"),
+                doc="Saturday, Sunday, weekday, special 0, special 1 (or Sun..Sat + specials)",
+            ),
+            ref("BT50.calendar_func.nbr_seasons"),
+        ),
+        UINT32("calendar_id"),
+    ),
+    source="[MEP] p.225-228",
+)
+
+BT55 = Table(
+    55,
+    "BT55",
+    "Local Clock State",
+    (
+        LTIME_DATE("clock_calendar", doc="local, DST and time zone applied"),
+        _TIME_DATE_QUAL,
+        Bits(
+            "status",
+            2,
+            [
+                UBits("curr_tier", 0, 2),
+                Fill("filler", 3, 5),
+                UBits("tier_drive", 6, 7),
+                UBits("special_schd_active", 8, 11),
+                UBits("season", 12, 15),
+            ],
+        ),
+    ),
+    source="[MEP] p.229-230",
+)
+
+# ---------------------------------------------------------------------------------------------
+# Load profile: BT60 dimensions, BT61 actual, BT62 control, BT63 status, BT64-BT67 data.
+# [OPT] p.31-37, [MEP] p.231-239. The number of data sets is meter.lp_sets (no table states it).
+# ---------------------------------------------------------------------------------------------
+
+
+def _lp_dims(table_id: int, name: str, title: str) -> Table:
+    return Table(
+        table_id,
+        name,
+        title,
+        (
+            UINT32("lp_memory_len"),
+            Bits(
+                "lp_flags",
+                2,
+                [
+                    Bit("lp_set1_inhibit_ovf_flag", 0),
+                    Bit("lp_set2_inhibit_ovf_flag", 1),
+                    Bit("lp_set3_inhibit_ovf_flag", 2),
+                    Bit("lp_set4_inhibit_ovf_flag", 3),
+                    Bit("blk_end_read_flag", 4),
+                    Bit("blk_end_pulse_flag", 5),
+                    Bit("scalar_divisor_flag_set1", 6),
+                    Bit("scalar_divisor_flag_set2", 7),
+                    Bit("scalar_divisor_flag_set3", 8),
+                    Bit("scalar_divisor_flag_set4", 9),
+                    Bit("extended_int_status_flag", 10),
+                    Bit("simple_int_status_flag", 11),
+                    Fill("filler", 12, 15),
+                ],
+            ),
+            Bits(
+                "lp_fmats",
+                1,
+                [
+                    Bit("inv_uint8_flag", 0),
+                    Bit("inv_uint16_flag", 1),
+                    Bit("inv_uint32_flag", 2),
+                    Bit("inv_int8_flag", 3),
+                    Bit("inv_int16_flag", 4),
+                    Bit("inv_int32_flag", 5),
+                    Bit("inv_ni_fmat1_flag", 6),
+                    Bit("inv_ni_fmat2_flag", 7),
+                ],
+            ),
+            Array(
+                "sets",
+                Record(
+                    "set",
+                    (
+                        UINT16("nbr_blks_set"),
+                        UINT16("nbr_blk_ints_set"),
+                        UINT8("nbr_chns_set"),
+                        UINT8("max_int_time_set", doc="minutes 1..60; 84 = 24 h"),
+                    ),
+                ),
+                ref("meter.lp_sets"),
+            ),
+        ),
+        source="[OPT] p.31-33; [MEP] p.230-233",
+    )
+
+
+BT60 = _lp_dims(60, "BT60", "Dimension Load Profile")
+BT61 = _lp_dims(61, "BT61", "Actual Load Profile")
+
+_SET_CHANNELS = ref("BT61.sets.{i}.nbr_chns_set")
+_SCALARS_ON = (
+    ref("BT61.lp_flags.scalar_divisor_flag_set1") * INDEX.eq(0)
+    + ref("BT61.lp_flags.scalar_divisor_flag_set2") * INDEX.eq(1)
+    + ref("BT61.lp_flags.scalar_divisor_flag_set3") * INDEX.eq(2)
+    + ref("BT61.lp_flags.scalar_divisor_flag_set4") * INDEX.eq(3)
+)
+
+BT62 = Table(
+    62,
+    "BT62",
+    "Load Profile Control",
+    (
+        Array(
+            "sets",
+            Record(
+                "set",
+                (
+                    Array(
+                        "channels",
+                        Record(
+                            "channel",
+                            (
+                                Bits(
+                                    "chnl_flag",
+                                    1,
+                                    [Bit("end_rdg_flag", 0), Fill("filler", 1, 7)],
+                                ),
+                                UINT8("lp_source_select", doc="interval source ID"),
+                                UINT8("end_blk_rdg_source_select"),
+                            ),
+                        ),
+                        _SET_CHANNELS,
+                    ),
+                    UINT8("int_fmt_cde", doc="32 = INT32 snapshot"),
+                    Array("scalars", UINT16("scalar"), _SET_CHANNELS, when=_SCALARS_ON),
+                    Array("divisors", UINT16("divisor"), _SET_CHANNELS, when=_SCALARS_ON),
+                ),
+            ),
+            ref("meter.lp_sets"),
+        ),
+    ),
+    source="[OPT] p.33-34",
+)
+
+BT63 = Table(
+    63,
+    "BT63",
+    "Load Profile Status",
+    (
+        Array(
+            "sets",
+            Record(
+                "set",
+                (
+                    Bits(
+                        "lp_set_status_flags",
+                        1,
+                        [
+                            UBits("block_order", 0, 0),
+                            Bit("overflow_flag", 1),
+                            UBits("list_type", 2, 2),
+                            Bit("block_inhibit_overflow_flag", 3),
+                            UBits("interval_order", 4, 4),
+                            Bit("active_mode_flag", 5),
+                            Bit("test_mode", 6),
+                            Fill("filler", 7, 7),
+                        ],
+                    ),
+                    UINT16("nbr_valid_blocks"),
+                    UINT16("last_block_element"),
+                    UINT32("last_block_seq_nbr"),
+                    UINT16("nbr_unread_blocks"),
+                    UINT16("nbr_valid_int"),
+                ),
+            ),
+            ref("meter.lp_sets"),
+        ),
+    ),
+    source="[OPT] p.34-35",
+)
+
+
+def _lp_data(set_index: int) -> Table:
+    """BT64 + set_index: blocks of end time, [end readings], simple status, intervals."""
+    dims = f"BT61.sets.{set_index}"
+    channels = ref(f"{dims}.nbr_chns_set")
+    intervals = ref(f"{dims}.nbr_blk_ints_set")
+    return Table(
+        64 + set_index,
+        f"BT{64 + set_index}",
+        f"Load Profile Data Set {set_index + 1}",
+        (
+            Array(
+                "blocks",
+                Record(
+                    "block",
+                    (
+                        STIME_DATE("blk_end_time", doc="UTC"),
+                        Array(
+                            "end_readings",
+                            NI_FMAT1("reading"),
+                            channels,
+                            when=ref("BT61.lp_flags.blk_end_read_flag"),
+                        ),
+                        BitSet("simple_int_status", (intervals + 7) // 8),
+                        Array(
+                            "intervals",
+                            Record(
+                                "interval",
+                                (
+                                    Nibbles(
+                                        "extended_status",
+                                        channels // 2 + 1,
+                                        doc="[0] common flags, [k+1] channel k status",
+                                    ),
+                                    Array("values", NI_FMAT1("value"), channels),
+                                ),
+                            ),
+                            intervals,
+                        ),
+                    ),
+                ),
+                ref(f"{dims}.nbr_blks_set"),
+            ),
+        ),
+        source="[OPT] p.35-37",
+    )
+
+
+BT64 = _lp_data(0)
+BT65 = _lp_data(1)
+BT66 = _lp_data(2)
+BT67 = _lp_data(3)
+
+# ---------------------------------------------------------------------------------------------
+# Logs: BT70 dimensions, BT71 actual, BT74 history (primary event) log. [OPT] p.50-52.
+# ---------------------------------------------------------------------------------------------
+
+
+def _log_dims(table_id: int, name: str, title: str) -> Table:
+    return Table(
+        table_id,
+        name,
+        title,
+        (
+            Bits(
+                "log_flags",
+                1,
+                [
+                    Bit("event_number_flag", 0),
+                    Bit("hist_date_time_flag", 1),
+                    Bit("hist_seq_nbr_flag", 2),
+                    Bit("hist_inhibit_ovf_flag", 3),
+                    Bit("event_inhibit_ovf_flag", 4),
+                    Fill("filler", 5, 7),
+                ],
+            ),
+            UINT8("nbr_std_events", doc="bytes of standard event flags"),
+            UINT8("nbr_mfg_events", doc="bytes of manufacturer event flags"),
+            UINT8("hist_data_length", doc="argument bytes per history entry"),
+            UINT8("event_data_length"),
+            UINT16("nbr_history_entries"),
+            UINT16("nbr_event_entries"),
+        ),
+        source="[OPT] p.50-51",
+    )
+
+
+BT70 = _log_dims(70, "BT70", "Dimension Log")
+BT71 = _log_dims(71, "BT71", "Actual Log")
+
+BT74 = Table(
+    74,
+    "BT74",
+    "History Log Data",
+    (
+        Bits(
+            "hist_flags",
+            1,
+            [
+                UBits("order", 0, 0),
+                Bit("overflow_flag", 1),
+                UBits("list_type", 2, 2),
+                Bit("inhibit_overflow_flag", 3),
+                Fill("filler", 4, 7),
+            ],
+        ),
+        UINT16("nbr_valid_entries"),
+        UINT16("last_entry_element"),
+        UINT32("last_entry_seq_nbr"),
+        UINT16("nbr_unread_entries"),
+        Array(
+            "entries",
+            Record(
+                "entry",
+                (
+                    LTIME_DATE(
+                        "event_time",
+                        when=ref("BT71.log_flags.hist_date_time_flag"),
+                        doc="UTC",
+                    ),
+                    UINT16("event_seq_nbr", when=ref("BT71.log_flags.hist_seq_nbr_flag")),
+                    UINT16("user_id", doc="0xFFFF none, 0xFFFE PLC/P2P/G3, 0xFFFD MEP"),
+                    Bits("event", 2, [UBits("event_code", 0, 11), Fill("filler", 12, 15)]),
+                    BINARY("argument", ref("BT71.hist_data_length")),
+                ),
+            ),
+            ref("BT71.nbr_history_entries"),
+        ),
+    ),
+    source="[OPT] p.51-52",
 )

@@ -246,7 +246,18 @@ def get_table(key: int | str) -> Table:
 
 
 #: Tables that dimension others, in the order they must be decoded.
-DIMENSION_TABLES = ("BT00", "BT20", "BT21", "BT60", "BT61", "BT70", "BT71", "ET04", "ET11")
+DIMENSION_TABLES = (
+    "BT00",
+    "BT20",
+    "BT21",
+    "BT50",
+    "BT60",
+    "BT61",
+    "BT70",
+    "BT71",
+    "ET04",
+    "ET11",
+)
 
 
 def context_from_images(
@@ -255,7 +266,8 @@ def context_from_images(
     """Decode the dimension tables present in ``images`` (id -> image) into a context.
 
     ``meter.lp_sets`` (load-profile data sets, which no table states) is taken from
-    ``constants`` or else from the BT61 image length (7-byte header + 6 bytes per set).
+    ``constants`` or else from the BT61 image length (7-byte header + 6 bytes per set), and
+    ``meter.et81_entries`` (sized by ET36, not declared) from the ET81 image length.
     """
     consts = dict(constants or {})
     if "lp_sets" not in consts:
@@ -264,6 +276,9 @@ def context_from_images(
             if tid in images:
                 consts["lp_sets"] = max(0, (len(images[tid]) - 7) // 6)
                 break
+    et81 = table_id("ET81")
+    if "et81_entries" not in consts and et81 in images:
+        consts["et81_entries"] = max(0, (len(images[et81]) - 6) // 12)
     ctx = TableContext({}, consts)
     for name in DIMENSION_TABLES:
         tid = table_id(name)

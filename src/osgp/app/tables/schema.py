@@ -61,6 +61,7 @@ __all__ = [
     "Fill",
     "Int",
     "LTimeDate",
+    "Nibbles",
     "Record",
     "STimeDate",
     "Table",
@@ -949,6 +950,35 @@ class BitSet(_Sized):
 
     def default(self, env: _Env) -> list[int]:
         return []
+
+
+class Nibbles(_Sized):
+    """ARRAY[2n] of 4-bit values in n bytes, high nibble first (LP extended interval status)."""
+
+    type_name = "NIBBLES"
+
+    def describe(self) -> str:
+        return f"NIBBLES[{self.length}]"
+
+    def decode(self, r: _Reader, env: _Env) -> list[int]:
+        start = r.pos
+        raw = r.take(self.nbytes(env, r), env, self.name)
+        value = [n for b in raw for n in (b >> 4, b & 0xF)]
+        if r.trace is not None:
+            self._trace(r, env, start, value)
+        return value
+
+    def encode(self, value: Any, out: bytearray, env: _Env) -> None:
+        n = self.nbytes(env)
+        if not isinstance(value, list | tuple) or len(value) != 2 * n:
+            raise self._bad(env, f"needs a list of {2 * n} nibbles, got {value!r}")
+        for v in value:
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 15:
+                raise self._bad(env, f"nibble {v!r} not in 0..15")
+        out += bytes(value[k] << 4 | value[k + 1] for k in range(0, 2 * n, 2))
+
+    def default(self, env: _Env) -> list[int]:
+        return [0] * (2 * self.nbytes(env))
 
 
 _DATE_PARTS = {
