@@ -12,6 +12,7 @@ from osgp.security.digest import (
     DigestState,
     auth_reply,
     digest,
+    digest_batch,
     oma_address_logical,
     oma_address_neuron_id,
     pass_length,
@@ -246,3 +247,14 @@ def test_bad_challenge_and_state_lengths() -> None:
         auth_reply(b"1234567", b"\x01", bytes(6))
     with pytest.raises(KeyFormatError, match="state"):
         DigestState(bytes(6), b"1")
+
+
+@settings(max_examples=100, deadline=None)
+@given(key=keys, messages=st.lists(st.binary(max_size=400), max_size=12))
+def test_batch_equals_one_by_one(key: bytes, messages: list[bytes]) -> None:
+    assert digest_batch(messages, key) == [digest(m, key) for m in messages]
+
+
+def test_batch_reproduces_the_guide() -> None:
+    requests = [p.values[0] for p in GUIDE_EXAMPLES]
+    assert digest_batch(requests, MAK_DEFAULT) == [p.values[1] for p in GUIDE_EXAMPLES]
