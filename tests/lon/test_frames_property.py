@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -14,6 +15,7 @@ from osgp.lon.crc import append_crc
 from osgp.lon.errors import DecodeError
 from osgp.lon.lpdu import LPDU
 from osgp.lon.npdu import NPDU
+from osgp.lon.render import render_tree, to_dict
 from osgp.lon.tpdu import SPDU, TPDU, AuthPDU
 
 SETTINGS = settings(max_examples=300, deadline=None)
@@ -114,3 +116,13 @@ def test_mutated_frames_raise_only_decode_error_or_stay_exact(
     except DecodeError:
         return
     assert back.to_bytes() == mutated
+
+
+@settings(max_examples=200, deadline=None)
+@given(lpdus())
+def test_every_frame_renders_as_json_and_tree(lpdu: LPDU) -> None:
+    tree = to_dict(lpdu)
+    assert json.loads(json.dumps(tree)) == tree
+    text = render_tree(lpdu)
+    assert text.startswith("LPDU\n")
+    assert f"crc: 0x{lpdu.crc:04X}" in text

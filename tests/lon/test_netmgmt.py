@@ -197,3 +197,19 @@ def test_random_responses_raise_only_decode_error(code: int, data: bytes) -> Non
     except DecodeError:
         return
     assert msg.to_bytes() == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=20))
+def test_random_table_entries_raise_only_decode_error(data: bytes) -> None:
+    try:
+        entry = nm.DomainEntry.from_bytes(data)
+    except DecodeError:
+        assert len(data) < nm.DOMAIN_ENTRY_LENGTH
+    else:
+        assert entry.to_bytes() == data[: nm.DOMAIN_ENTRY_LENGTH]
+    try:
+        address = nm.decode_address_entry(data)
+    except DecodeError:
+        return
+    assert address.to_bytes() == data[: nm.ADDRESS_ENTRY_LENGTH]

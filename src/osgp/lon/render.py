@@ -108,7 +108,7 @@ def _fmt(name: str, value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int) and name in _HEX_FIELDS:
-        return f"0x{value:02X}"
+        return f"0x{value:04X}" if name in ("crc", "offset", "selector") else f"0x{value:02X}"
     if isinstance(value, str) and value and name not in ("class", "type", "name", "address_format"):
         return value
     if isinstance(value, list):
