@@ -155,7 +155,7 @@ def test_priority_frames_travel_on_the_urgent_port(tmp_path: Path) -> None:
 def test_lon_demo_capture_decodes_field_for_field(tmp_path: Path) -> None:
     """`osgp lon demo --pcap FILE`: every frame CN/IP + LON, fields equal what was sent."""
     require_tshark()
-    from osgp.cli.lon import run_demo
+    from osgp.lon.demo import run_demo
 
     pcap = tmp_path / "demo.pcap"
     result = run_demo(pcap, quiet=True)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 
 from osgp.clock import ManualClock
+from osgp.lon.apdu import ExplicitMessage
 from osgp.lon.cnip import AuthForm, decode_datagram
 from osgp.lon.crc import append_crc
-from osgp.lon.udp import CnipLink, open_channel
+from osgp.lon.demo import loss_trial
+from osgp.lon.node import Node, SubnetNodeDest, make_config
+from osgp.lon.node_events import MessageReceived, Service
+from osgp.lon.udp import CnipLink, Peer, UdpNode, open_channel
 from osgp.pcap import PcapWriter, parse_udp, read_pcap
 
 LPDU_1 = bytes.fromhex("01 09 01 85 01 8a 42 03 10 de ad bd d3")
@@ -129,3 +134,69 @@ def test_aggregated_datagram_delivers_every_lpdu() -> None:
         assert a.stats.datagrams_sent == 2  # one normal datagram with two packets, one urgent
 
     asyncio.run(main())
+
+
+# --- driving the sans-IO node -------------------------------------------------------------
+
+
+def _node(neuron: int, node: int, **kw: object) -> Node:
+    return Node(make_config(bytes((2, 0, 0, 0, 0, neuron)), domain=b"\x42", node=node, **kw),
+                random.Random(neuron))  # fmt: skip
+
+
+def test_udp_nodes_run_an_acknowledged_transaction_and_a_retry_on_the_loop_clock() -> None:
+    async def main() -> None:
+        a_link, b_link = await open_channel(["127.0.0.61", "127.0.0.62"], 0, 0)
+        lost = {"n": 0}
+
+        def lose_first(lpdu: bytes, peer: Peer) -> bool:
+            del peer
+            if lost["n"] == 0:
+                lost["n"] += 1
+                return True
+            return False
+
+        a_link.drop_filter = lose_first
+        a = UdpNode(_node(1, 1), a_link)
+        b = UdpNode(_node(2, 2), b_link)
+        loop = asyncio.get_running_loop()
+        try:
+            t0 = loop.time()
+            done, _ = await a.transact(
+                SubnetNodeDest(1, 2, transmit_timer=4), ExplicitMessage(0x10, b"x"), Service.ACKD
+            )
+            elapsed = loop.time() - t0
+        finally:
+            a.close()
+            b.close()
+        assert done.success
+        assert a.node.stats.retries == 1
+        # The first copy was lost: the retry waited one transmit timer (code 4 = 64 ms).
+        assert 0.06 <= elapsed < 1.0
+        got = [e for e in b.events if isinstance(e, MessageReceived)]
+        assert [e.apdu for e in got] == [ExplicitMessage(0x10, b"x")]
+
+    asyncio.run(main())
+
+
+def test_thousand_transactions_each_with_20_percent_loss() -> None:
+    """1,000 acknowledged + 1,000 request/response transactions, 20 % of datagrams dropped."""
+    reports = loss_trial(1000, drop_rate=0.2, pairs=4, seed=1, transmit_timer=1, retries=3)
+    for r in reports:
+        print(r.line())
+    acked, reqresp = reports
+    assert acked.service == "acknowledged" and reqresp.service == "request/response"
+    for r in reports:
+        assert r.transactions == 1000
+        assert r.delivered_twice == 0, r.line()
+        assert r.responses_twice == 0, r.line()
+        assert r.lost_unreported == 0, r.line()
+        # Every transaction is accounted for: confirmed, or failed and reported.
+        assert r.succeeded + r.failed_reported == 1000
+        # Not delivered implies reported failed.
+        assert r.transactions - r.delivered <= r.failed_reported
+        # The loss really happened, and retries repaired most of it.
+        total = r.datagrams_sent + r.datagrams_dropped
+        assert 0.17 < r.datagrams_dropped / total < 0.23, r.line()
+        assert r.retries > 300
+        assert r.succeeded > 950  # 4 tries at 64 % each: about 1.7 % fail

@@ -34,8 +34,12 @@ from osgp.lon.cnip import (
 )
 from osgp.lon.crc import check_crc
 from osgp.lon.errors import DecodeError
+from osgp.lon.node_events import ResponseReceived, Service, TransactionCompleted
 
 if TYPE_CHECKING:
+    from osgp.lon.apdu import APDU
+    from osgp.lon.node import Destination, Node
+    from osgp.lon.node_events import Event, Incoming
     from osgp.pcap import PcapWriter
 
 Capture = Literal["tx", "rx", "both"]
@@ -89,6 +93,8 @@ class _Socket(asyncio.DatagramProtocol):
 
 LpduHandler = Callable[[bytes, tuple[str, int]], None]
 DropFilter = Callable[[bytes, Peer], bool]
+#: Called for every datagram put on the wire: (its packets, source, destination).
+SentHook = Callable[[list[CnipPacket], tuple[str, int], tuple[str, int]], None]
 
 
 class CnipLink:
@@ -113,6 +119,7 @@ class CnipLink:
         auth_form: AuthForm = AuthForm.EIA852,
         session: int | None = None,
         clock: Clock | None = None,
+        on_sent: SentHook | None = None,
     ) -> None:
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
@@ -129,6 +136,7 @@ class CnipLink:
         self._rng = random.Random(seed)
         self.session = session if session is not None else self._rng.getrandbits(32)
         self.sequence = 0
+        self.on_sent = on_sent
         self.stats = LinkStats()
         self._normal: _Socket | None = None
         self._urgent: _Socket | None = None
@@ -197,33 +205,38 @@ class CnipLink:
                 group = [x for x in batch if bool(x[0] & 0x80) == urgent]
                 if group:
                     packets = [self._next_packet(x) for x in group]
-                    self._send(encode_datagram(packets, self.secret, self.auth_form), urgent, group)
+                    wire = encode_datagram(packets, self.secret, self.auth_form)
+                    self._send(wire, urgent, packets)
         else:
             for x in batch:
-                wire = self._next_packet(x).to_bytes(self.secret, self.auth_form)
-                self._send(wire, bool(x[0] & 0x80), [x])
+                packet = self._next_packet(x)
+                self._send(
+                    packet.to_bytes(self.secret, self.auth_form), bool(x[0] & 0x80), [packet]
+                )
 
     def send_lpdu(self, lpdu: bytes) -> None:
         self.send_lpdus([lpdu])
 
-    def _send(self, datagram: bytes, urgent: bool, lpdus: list[bytes]) -> None:
+    def _send(self, datagram: bytes, urgent: bool, packets: list[CnipPacket]) -> None:
         sock = self._urgent if urgent else self._normal
         if sock is None or sock.transport is None:
             raise RuntimeError("CnipLink is not open")
         src = (self.host, self.urgent_port if urgent else self.port)
         for peer in self.peers:
-            if self._should_drop(lpdus, peer):
+            if self._should_drop(packets, peer):
                 self.stats.dropped += 1
                 continue
             dst = peer.endpoint(urgent)
             sock.transport.sendto(datagram, dst)
             self.stats.datagrams_sent += 1
-            self.stats.lpdus_sent += len(lpdus)
+            self.stats.lpdus_sent += len(packets)
             if self.pcap is not None and self.capture in ("tx", "both"):
                 self.pcap.write_udp(src, dst, datagram)
+            if self.on_sent is not None:
+                self.on_sent(packets, src, dst)
 
-    def _should_drop(self, lpdus: list[bytes], peer: Peer) -> bool:
-        if self.drop_filter is not None and any(self.drop_filter(x, peer) for x in lpdus):
+    def _should_drop(self, packets: list[CnipPacket], peer: Peer) -> bool:
+        if self.drop_filter is not None and any(self.drop_filter(p.payload, peer) for p in packets):
             return True
         return self.drop_rate > 0.0 and self._rng.random() < self.drop_rate
 
@@ -285,9 +298,155 @@ async def open_channel(
     return links
 
 
+class UdpNode:
+    """Drives a sans-IO :class:`osgp.lon.node.Node` over a :class:`CnipLink`.
+
+    Construct it inside a running event loop. Time given to the node is ``loop.time()``; the
+    node's timer request is kept as one ``loop.call_at`` handle. Every event the node produces is
+    appended to :attr:`events` and passed to ``on_event(self, event)`` (which may call
+    :meth:`send` or :meth:`respond`). :meth:`wait` returns a transaction's completion.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        link: CnipLink,
+        *,
+        name: str = "",
+        on_event: Callable[[UdpNode, Event], None] | None = None,
+        keep_events: bool = True,
+    ) -> None:
+        self.node = node
+        self.link = link
+        self.name = name or link.host
+        self.on_event = on_event
+        self.keep_events = keep_events
+        self.events: list[Event] = []
+        self.responses: dict[int, list[ResponseReceived]] = {}
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._done: dict[int, asyncio.Future[TransactionCompleted]] = {}
+        self._pumping = False
+        self._again = False
+        link.on_lpdu = self._on_lpdu
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    # --- application calls -----------------------------------------------------------------
+    def send(
+        self,
+        destination: Destination,
+        apdu: APDU,
+        service: Service,
+        *,
+        priority: bool = False,
+        authenticated: bool = False,
+    ) -> int:
+        """Start a transaction now; returns its handle (see :meth:`wait`)."""
+        handle = self.node.send(self.now(), destination, apdu, service, priority, authenticated)
+        self._done.setdefault(handle, self._loop.create_future())
+        self.pump()
+        return handle
+
+    async def wait(self, handle: int, timeout: float = 30.0) -> TransactionCompleted:
+        """The :class:`TransactionCompleted` event of ``handle``."""
+        fut = self._done.setdefault(handle, self._loop.create_future())
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        finally:
+            if fut.done():
+                self._done.pop(handle, None)
+
+    async def transact(
+        self,
+        destination: Destination,
+        apdu: APDU,
+        service: Service,
+        *,
+        priority: bool = False,
+        authenticated: bool = False,
+        timeout: float = 30.0,
+    ) -> tuple[TransactionCompleted, list[ResponseReceived]]:
+        """Send and wait for completion; returns the completion and any responses."""
+        h = self.send(destination, apdu, service, priority=priority, authenticated=authenticated)
+        done = await self.wait(h, timeout)
+        return done, self.responses.pop(h, [])
+
+    def respond(self, incoming: Incoming, apdu: APDU | None) -> None:
+        self.node.respond(self.now(), incoming, apdu)
+        self.pump()
+
+    def service_pin(self) -> None:
+        self.node.service_pin(self.now())
+        self.pump()
+
+    # --- plumbing --------------------------------------------------------------------------
+    def _on_lpdu(self, lpdu: bytes, addr: tuple[str, int]) -> None:
+        del addr
+        self.node.receive(self.now(), lpdu)
+        self.pump()
+
+    def pump(self) -> None:
+        """Send what the node wants sent, dispatch its events, re-arm its timer."""
+        if self._pumping:  # an on_event callback called back into us: loop once more
+            self._again = True
+            return
+        self._pumping = True
+        try:
+            while True:
+                self._again = False
+                frames = self.node.frames_to_send()
+                if frames:
+                    self.link.send_lpdus(frames)
+                while (ev := self.node.next_event()) is not None:
+                    self._dispatch(ev)
+                if not self._again:
+                    break
+        finally:
+            self._pumping = False
+        self._schedule()
+
+    def _dispatch(self, ev: Event) -> None:
+        if self.keep_events:
+            self.events.append(ev)
+        if isinstance(ev, ResponseReceived):
+            self.responses.setdefault(ev.handle, []).append(ev)
+        elif isinstance(ev, TransactionCompleted):
+            fut = self._done.setdefault(ev.handle, self._loop.create_future())
+            if not fut.done():
+                fut.set_result(ev)
+        if self.on_event is not None:
+            self.on_event(self, ev)
+
+    def _schedule(self) -> None:
+        when = self.node.next_timer()
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = when
+        if when is not None:
+            self._timer = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.node.handle_timer(self.now())
+        self.pump()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.link.close()
+
+
 __all__ = [
     "CnipLink",
     "LinkStats",
     "Peer",
+    "UdpNode",
     "open_channel",
 ]
