@@ -56,6 +56,7 @@ POSTING_DELAY = 1.0
 #: BT00.9 / BT00.10 defaults: max parameter bytes and max response data bytes.
 MAX_PARAMS = 255
 MAX_RESPONSE_DATA = 12
+FIRST_PSN_FORBIDDEN = 255
 #: BT08 = 4-byte header + response data.
 RESPONSE_HEADER = 4
 
@@ -688,14 +689,19 @@ class ProcedureRunner:
         self.firmware: FirmwareDownload | None = None
         self._last_psn: dict[int, int] = {}
         self._posts: list[_Post] = []
-        for tid in (BT07, BT08):
-            if not store.has(tid):
-                size = 3 + MAX_PARAMS if tid == BT07 else RESPONSE_HEADER + MAX_RESPONSE_DATA
-                store.add_table(tid, bytes(size))
+        # BT07 and BT08 are variable-length: each holds exactly the last request / response.
+        if not store.has(BT07):
+            store.add_table(BT07, bytes(3))
+        if not store.has(BT08):
+            store.add_table(BT08, bytes(RESPONSE_HEADER))
 
     def check(self, request: ProcedureRequest, response_table: int = BT08) -> None:
-        """Raise StoreError(ONP) if the PSN repeats the previous one for this response table."""
-        if self._last_psn.get(response_table) == request.sequence:
+        """Raise StoreError(ONP) if the PSN repeats the previous one for this response table.
+
+        Before any procedure the previous PSN counts as 255: "First sequence number after login
+        must be other than 255" ([MEP] p.52).
+        """
+        if self._last_psn.get(response_table, FIRST_PSN_FORBIDDEN) == request.sequence:
             raise StoreError(
                 ResponseCode.ONP,
                 f"procedure sequence number {request.sequence} repeats the previous one",
@@ -734,8 +740,7 @@ class ProcedureRunner:
         keep = []
         for post in self._posts:
             if post.due <= now and self.store.has(post.table_id):
-                size = self.store.size(post.table_id)
-                self.store.patch(post.table_id, 0, post.record.to_bytes(size))
+                self.store.replace(post.table_id, post.record.to_bytes())
             elif post.due > now:
                 keep.append(post)
         self._posts = keep

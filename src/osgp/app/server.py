@@ -68,6 +68,8 @@ __all__ = ["TableServer", "TransactionLog"]
 ET04 = 2048 + 4
 ET04_RK_CLOCK_OFFSET = 71
 BT52 = 52
+#: Procedures whose parameters are keys: EP20 (change PLC key).
+SECRET_PARAMETERS = frozenset({2048 + 20})
 
 
 @dataclass(frozen=True)
@@ -262,10 +264,13 @@ class TableServer:
             raise _err(ResponseCode.ISC, f"{level} may not run procedure {proc.procedure_id}")
         try:
             self.procedures.check(proc, response_table)
-            self.store.write(BT07, data, now)
+            self.store.write_resized(BT07, data, now)
         except StoreError as exc:
             raise _err(exc.code, exc.reason) from None
         self.procedures.run(proc, level.value, now, response_table)
+        if proc.procedure_id in SECRET_PARAMETERS:
+            # Keys are never readable ([MEP] p.12): BT07 keeps the header only.
+            self.store.replace(BT07, data[:3])
         return OkResponse()
 
     # -- transactions ----------------------------------------------------------------------

@@ -33,10 +33,15 @@ __all__ = [
     "StoreError",
     "TableStore",
     "Validator",
+    "schema_validator",
 ]
 
 PENDING_OFFSET = 4096
 PED_SIZE = 6
+
+#: Tables with a pending copy by default: BT53 time offsets and BT54 calendar ([OPT] p.8) and
+#: ET47 calendar override settings (its pending id 6191 is the guide's example).
+DEFAULT_PENDING = frozenset({53, 54, 2048 + 47})
 
 #: Event ids ([ANSI] via facts §7): pending table activated / cleared, table written.
 EVENT_PENDING_ACTIVATED = 28
@@ -129,6 +134,25 @@ class TableStore:
         self.group_ids: list[int] = []
         self.max_group_ids = 10
 
+    @classmethod
+    def with_default_tables(
+        cls,
+        *,
+        hooks: DeviceHooks | None = None,
+        pending_tables: Iterable[int] = DEFAULT_PENDING,
+        **options: object,
+    ) -> TableStore:
+        """A store holding the table engine's default meter images, validated by its schemas.
+
+        ``options`` go to :func:`osgp.app.tables.default_meter_tables` (serial, firmware, ...).
+        """
+        from osgp.app.tables import default_meter_tables
+
+        images = default_meter_tables(**options)
+        store = cls(images, pending_tables=pending_tables, hooks=hooks)
+        store.validator = schema_validator(store)
+        return store
+
     # -- catalogue -------------------------------------------------------------------------
     def add_table(self, table_id: int, image: bytes) -> None:
         if not 0 <= table_id < PENDING_OFFSET:
@@ -178,6 +202,13 @@ class TableStore:
                 f"got {len(image)}"
             )
         self._images[table_id][:] = image
+
+    def replace(self, table_id: int, image: bytes) -> None:
+        """Replace an active image with one of any length (variable tables: BT07, BT08)."""
+        self._require(table_id)
+        if table_id >= PENDING_OFFSET:
+            raise ValueError("replace() takes active table ids")
+        self._images[table_id] = bytearray(image)
 
     def patch(self, table_id: int, offset: int, data: bytes) -> None:
         """Change bytes of an active image from the device/procedure side (no hook)."""
@@ -248,12 +279,22 @@ class TableStore:
         self._validate(table_id, new)
         self._commit(table_id, old, new, now)
 
+    def write_resized(self, table_id: int, image: bytes, now: float) -> None:
+        """Write a whole image whose length defines the table (variable tables such as BT07)."""
+        self._require(table_id)
+        if table_id >= PENDING_OFFSET:
+            raise StoreError(ResponseCode.IAR, "pending tables are not variable-length")
+        old = bytes(self._images[table_id])
+        self._validate(table_id, bytes(image))
+        self._images[table_id] = bytearray(len(image))
+        self._commit(table_id, old, bytes(image), now)
+
     def _commit(self, table_id: int, old: bytes, new: bytes, now: float) -> None:
         self._images[table_id][:] = new
         try:
             self.hooks.on_write(table_id, new, now)
         except WriteRejected as exc:
-            self._images[table_id][:] = old
+            self._images[table_id] = bytearray(old)
             raise StoreError(exc.code, exc.reason) from None
 
     def _write_pending(self, base: int, data: bytes, now: float, offset: int | None) -> None:
@@ -335,6 +376,27 @@ class TableStore:
         self._images = {t: bytearray(i) for t, i in images.items()}
         self._pending = dict(pending)
         self.group_ids = list(groups)
+
+
+def schema_validator(store: TableStore) -> Validator:
+    """Validate a new image by decoding it with the table engine's schema.
+
+    The context (dimension tables) comes from the store's current images, with the new image in
+    place of the old one. Tables without a declaration are accepted as they are.
+    """
+    from osgp.app.tables import TableError, context_from_images, get_table
+
+    def validate(table_id: int, image: bytes) -> None:
+        try:
+            table = get_table(table_id)
+        except TableError:
+            return
+        images = {t: store.image(t) for t in store.table_ids()}
+        images[table_id] = image
+        ctx = context_from_images(images)
+        table.decode(image, ctx)
+
+    return validate
 
 
 def _overlay(old: bytes, data: bytes, offset: int, table_id: int, *, partial: bool) -> bytes:
