@@ -26,6 +26,13 @@ from typing import Protocol
 from osgp.security.digest import DigestState, digest
 from osgp.security.errors import AuthenticationFailed, KeyFormatError
 
+#: What tools print when a legacy mode is in use (DESIGN choice 5: say so, steer to AES).
+LEGACY_WARNING = (
+    "warning: legacy OSGP security (OMA digest + RC4) is broken by design: the digest key can be "
+    "recovered with a handful of oracle queries and the RC4 key derives from it. Use "
+    "OSGP-AES-128-PSK (ET04.127 = 2) or TLS on MEP."
+)
+
 # --- RC4 ----------------------------------------------------------------------------------------
 
 # RC4 from ``cryptography`` (OpenSSL) when it is there: since cryptography 43 it lives in the
@@ -267,6 +274,7 @@ def plc_open(data: bytes, omak: bytes, *, covered_prefix: bytes = b"") -> bytes:
 
 
 __all__ = [
+    "LEGACY_WARNING",
     "MEP_CONST_KEY",
     "MEP_KEY_SIZE",
     "OMA_KEY_SIZE",
