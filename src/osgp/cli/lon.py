@@ -86,6 +86,9 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
         f"(each LPDU goes to the 4 other channel members), {result.dropped} dropped on purpose, "
         f"{wall:.2f} s"
     )
+    print("frames on the wire (each LPDU once; src -> dst, kind, transaction ID, APDU):")
+    for line in result.frame_log():
+        print("  " + line)
     print("frame kinds on the wire: " + ", ".join(kinds))
     ok = result.ok
     if args.no_tshark:
