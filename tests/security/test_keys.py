@@ -186,3 +186,13 @@ def test_key_usage_warns_at_80_percent_and_stops_at_limit() -> None:
     usage.reset()
     assert usage.count == 0
     assert KeyUsageCounter().limit == 1_000_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=50), name=st.sampled_from(sorted(KEY_INVENTORY)))
+def test_any_text_parses_or_raises_key_format_error(text: str, name: str) -> None:
+    try:
+        value = parse_named_key(name, text)
+    except KeyFormatError:
+        return
+    assert len(value) == KEY_INVENTORY[name].size

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -230,3 +232,17 @@ def test_plc_short_message_and_key_errors() -> None:
         plc_open(b"1234", EX_KEY)
     with pytest.raises(KeyFormatError, match="12 bytes"):
         plc_seal(b"x", bytes(16))
+
+
+@settings(max_examples=300, deadline=None)
+@given(wire=st.binary(max_size=40), tag=st.binary(max_size=10))
+def test_random_bytes_raise_only_security_errors(wire: bytes, tag: bytes) -> None:
+    from osgp.security import SecurityError
+
+    for call in (
+        lambda: mep_open_request(wire, tag, MAK),
+        lambda: mep_open_response(EX1_REQ, wire, tag, MAK, None),
+        lambda: plc_open(wire + tag, EX_KEY),
+    ):
+        with contextlib.suppress(SecurityError):
+            call()

@@ -20,6 +20,7 @@ the digest key leaks with a handful of oracle queries and the RC4 key is derived
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -107,6 +108,11 @@ def rc4(key: bytes, data: bytes) -> bytes:
     return RC4(key).process(data)
 
 
+def _same(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison (habit; the legacy digest leaks its key anyway)."""
+    return hmac.compare_digest(a, bytes(b))
+
+
 def _xor_head(key: bytes, tag: bytes) -> bytes:
     """``key`` with its first 8 bytes XORed with the 8-byte digest ``tag``."""
     return bytes(k ^ t for k, t in zip(key[:8], tag, strict=True)) + key[8:]
@@ -187,11 +193,11 @@ def mep_open_request(wire: bytes, tag: bytes, mep_key: bytes) -> MepOpened:
     under ``mep_key`` (a server tries the MAK first, then the MBK).
     """
     key = _mep_key(mep_key)
-    if digest(wire, key) == tag:
+    if _same(digest(wire, key), tag):
         return MepOpened(bytes(wire), False, None, bytes(tag))
     cipher = MepCipher(key, tag)
     plaintext = cipher.process(wire)
-    if digest(plaintext, key) == tag:
+    if _same(digest(plaintext, key), tag):
         return MepOpened(plaintext, True, cipher, bytes(tag))
     raise AuthenticationFailed("MEP request digest does not verify (plain or RC4-encrypted)")
 
@@ -221,7 +227,7 @@ def mep_open_response(
     key = _mep_key(mep_key)
     state = DigestState(key).update(request_plaintext)
     plaintext = bytes(wire) if cipher is None else cipher.process(wire)
-    if state.copy().update(plaintext).digest() == tag:
+    if _same(state.copy().update(plaintext).digest(), tag):
         return plaintext
     if bytes(wire) == bytes([_UNENCRYPTED_RESPONSE]):
         return bytes(wire)
@@ -268,7 +274,7 @@ def plc_open(data: bytes, omak: bytes, *, covered_prefix: bytes = b"") -> bytes:
         raise AuthenticationFailed(f"PLC message too short for its 8-byte digest ({len(data)})")
     body, tag = bytes(data[:-8]), bytes(data[-8:])
     plaintext = rc4(_xor_head(plc_derive_key(key), tag), body)
-    if DigestState(key).update(covered_prefix).update(plaintext).digest() != tag:
+    if not _same(DigestState(key).update(covered_prefix).update(plaintext).digest(), tag):
         raise AuthenticationFailed("PLC message digest does not verify after RC4 decryption")
     return plaintext
 
