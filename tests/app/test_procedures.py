@@ -363,9 +363,9 @@ def test_firmware_block_errors() -> None:
     assert call(srv, ET(8), bytes(22), psn=5).result == 2  # zero length
 
 
-def test_pk_and_mak_cannot_download_firmware() -> None:
+def test_pk_rk_and_mbk_cannot_download_firmware() -> None:
     srv = server(0, firmware_key=KEY)
-    for access in ("PK", "MAK", "RK", "MBK"):
+    for access in ("PK", "RK", "MBK"):
         req = ProcedureRequest(ET(8), 3, bytes(22))
         assert srv.handle(FullWriteRequest(7, req.to_bytes()), access, T0).code is ResponseCode.ISC
 

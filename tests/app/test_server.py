@@ -139,11 +139,11 @@ def test_pending_activation_by_timer() -> None:
         ("MBK", ET(55), True, False),
         ("MBK", ET52, True, True),
         ("MAK", ET(55), True, True),
-        ("MAK", 23, True, False),
+        ("MAK", 23, True, True),  # [MEP] Table C.1: MAK has write access to BT23
         ("MK", 1, True, False),
         ("OMAK", ET(55), True, True),
         ("PK", ET(17), False, False),
-        ("MK", ET(17), True, False),
+        ("RK", ET(17), False, False),  # download information
     ],
 )
 def test_access_matrix(access: str, table: int, readable: bool, writable: bool) -> None:
