@@ -315,3 +315,15 @@ def test_invalid_objects_raise_local_protocol_error() -> None:
                 version=2,
             )
         ).to_bytes()
+
+
+def test_plain_ints_are_accepted_for_enum_fields() -> None:
+    assert TPDU(2, 3) == TPDU(TPDUType.ACK, 3)
+    assert SPDU(0, 1, ExplicitMessage(1)).type is SPDUType.REQUEST
+    assert AuthPDU(2, 1, 2, bytes(8)).type is AuthType.REPLY
+    assert NVMessage(5, 1).direction is NVDirection.OUTPUT
+    assert nm.SetNodeModeRequest(3, 4).state is nm.NodeState.CONFIGURED
+    with pytest.raises(LocalProtocolError, match="TPDU type"):
+        TPDU(3, 1)
+    with pytest.raises(LocalProtocolError, match="mode"):
+        nm.SetNodeModeRequest(9)

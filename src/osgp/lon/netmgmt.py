@@ -177,9 +177,18 @@ def _enum(enum: type[E], value: int, field: str, offset: int) -> E:
         raise DecodeError(LAYER, field, offset, f"{value} is not a {enum.__name__}") from None
 
 
-def _check_enum(enum: type[IntEnum], value: object, field: str) -> None:
-    if not isinstance(value, enum):
-        raise LocalProtocolError(f"{field} must be a {enum.__name__}, got {value!r}")
+def _check_enum(obj: object, field: str, enum: type[IntEnum]) -> None:
+    """Validate an enum field of ``obj``, accepting (and converting) a plain int."""
+    value = getattr(obj, field)
+    if isinstance(value, enum):
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            object.__setattr__(obj, field, enum(value))
+            return
+        except ValueError:
+            pass
+    raise LocalProtocolError(f"{field} must be one of {[m.name for m in enum]}, got {value!r}")
 
 
 def _nibbles(high: int, low: int, fh: str, fl: str) -> int:
@@ -551,7 +560,7 @@ class MemoryMatch:
     data: bytes
 
     def __post_init__(self) -> None:
-        _check_enum(MemoryMode, self.mode, "mode")
+        _check_enum(self, "mode", MemoryMode)
         if self.mode > MemoryMode.CONFIG_RELATIVE:
             raise LocalProtocolError("Query ID memory match modes are 0..2")
         check_range("offset", self.offset, 0, 0xFFFF)
@@ -567,7 +576,7 @@ class QueryIdRequest(Request):
     CODE: ClassVar[int] = NMCode.QUERY_ID
 
     def __post_init__(self) -> None:
-        _check_enum(QueryIdSelector, self.selector, "selector")
+        _check_enum(self, "selector", QueryIdSelector)
 
     def _body(self) -> bytes:
         m = self.match
@@ -776,9 +785,9 @@ class SetNodeModeRequest(Request):
     CODE: ClassVar[int] = NMCode.SET_NODE_MODE
 
     def __post_init__(self) -> None:
-        _check_enum(NodeMode, self.mode, "mode")
+        _check_enum(self, "mode", NodeMode)
         if self.mode == NodeMode.CHANGE_STATE:
-            _check_enum(NodeState, self.state, "state")
+            _check_enum(self, "state", NodeState)
         elif self.state is not None:
             raise LocalProtocolError("state is only sent with mode CHANGE_STATE")
 
@@ -808,7 +817,7 @@ class ReadMemoryRequest(Request):
     CODE: ClassVar[int] = NMCode.READ_MEMORY
 
     def __post_init__(self) -> None:
-        _check_enum(MemoryMode, self.mode, "mode")
+        _check_enum(self, "mode", MemoryMode)
         check_range("offset", self.offset, 0, 0xFFFF)
         check_range("count", self.count, 0, 255)
 
@@ -852,7 +861,7 @@ class WriteMemoryRequest(Request):
     CODE: ClassVar[int] = NMCode.WRITE_MEMORY
 
     def __post_init__(self) -> None:
-        _check_enum(MemoryMode, self.mode, "mode")
+        _check_enum(self, "mode", MemoryMode)
         check_range("offset", self.offset, 0, 0xFFFF)
         check_bytes("data", self.data, range(MAX_APDU_DATA - 5 + 1))
         check_range("form", self.form, 0, 255)
@@ -940,7 +949,7 @@ class ProxyRequest(Request):
     CODE: ClassVar[int] = NDCode.PROXY
 
     def __post_init__(self) -> None:
-        _check_enum(ProxySubCommand, self.sub_command, "sub_command")
+        _check_enum(self, "sub_command", ProxySubCommand)
         if self.target is not None:
             check_bytes("target", self.target, (5, 11))
             want = 11 if self.target[0] == AddressType.NEURON_ID else 5

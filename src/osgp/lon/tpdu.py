@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TypeVar
 
 from osgp.lon.apdu import APDU, decode_apdu
 from osgp.lon.errors import DecodeError, LocalProtocolError, check_bytes, check_range, need
@@ -24,6 +25,8 @@ MAX_TID = 15
 MAX_ENHANCED_TID = 0xFFF
 MAX_M_LIST = 8  # EX discards longer lists as corrupt (facts §3.1)
 AUTH_VALUE_LENGTH = 8
+
+E = TypeVar("E", bound=IntEnum)
 
 
 class TPDUType(IntEnum):
@@ -64,6 +67,16 @@ def m_list_from_members(members: Iterable[int]) -> bytes:
 def members_from_m_list(m_list: bytes) -> frozenset[int]:
     """The member numbers whose bits are set in ``m_list``."""
     return frozenset(i * 8 + b for i, byte in enumerate(m_list) for b in range(8) if byte >> b & 1)
+
+
+def _coerce(enum: type[E], value: object, name: str) -> E:
+    """Accept a plain int for an enum field (so ``TPDU(0, ...)`` means ACKD)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return enum(value)
+        except ValueError:
+            pass
+    raise LocalProtocolError(f"{name} must be one of {[m.name for m in enum]}, got {value!r}")
 
 
 def _check_tid(tid: int, enhanced: bool) -> None:
@@ -124,7 +137,7 @@ class TPDU:
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, TPDUType):
-            raise LocalProtocolError(f"TPDU type must be a TPDUType, got {self.type!r}")
+            object.__setattr__(self, "type", _coerce(TPDUType, self.type, "TPDU type"))
         _check_tid(self.tid, True)
         has_apdu = self.type in (TPDUType.ACKD, TPDUType.UNACKD_RPT, TPDUType.REM_MSG)
         has_list = self.type in (TPDUType.REMINDER, TPDUType.REM_MSG)
@@ -172,7 +185,7 @@ class SPDU:
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, SPDUType):
-            raise LocalProtocolError(f"SPDU type must be an SPDUType, got {self.type!r}")
+            object.__setattr__(self, "type", _coerce(SPDUType, self.type, "SPDU type"))
         _check_tid(self.tid, True)
         has_apdu = self.type != SPDUType.REMINDER
         has_list = self.type in (SPDUType.REMINDER, SPDUType.REM_MSG)
@@ -224,7 +237,7 @@ class AuthPDU:
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, AuthType):
-            raise LocalProtocolError(f"AuthPDU type must be an AuthType, got {self.type!r}")
+            object.__setattr__(self, "type", _coerce(AuthType, self.type, "AuthPDU type"))
         _check_tid(self.tid, True)
         check_range("fmt", self.fmt, 0, 3)
         check_bytes("value", self.value, (AUTH_VALUE_LENGTH,))
