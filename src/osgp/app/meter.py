@@ -82,9 +82,12 @@ class ServedMeter:
     keys: MeterKeys = field(default_factory=MeterKeys)
     device_id: bytes = bytes.fromhex("000000000001")
     on_event: Callable[[str, dict[str, object]], None] | None = None
+    #: Seconds between a BT07 write and the BT08 result. The guide allows up to one second; we
+    #: post at once by default so that clients reading BT08 right after BT07 (termineter) work.
+    posting_delay: float = 0.0
 
     def __post_init__(self) -> None:
-        self.server = TableServer(self.store)
+        self.server = TableServer(self.store, posting_delay=self.posting_delay)
         self.optical_lockout = Lockout(
             *DEFAULT_OPTICAL_LOCKOUT,
             settings=lambda: self._et55(ET55_OPTICAL_LOCKOUT, DEFAULT_OPTICAL_LOCKOUT),
