@@ -1,0 +1,34 @@
+"""``osgp security``: the digest of the guide's example, MEP decryption, failures exit non-zero."""
+
+from __future__ import annotations
+
+import pytest
+
+from osgp.cli import main
+
+MAK_HEX = "0x" + "01" * 16
+
+
+def test_digest_command_prints_the_guide_digests(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(
+        ["security", "digest", "--key", MAK_HEX, "3f0017000000002c01020304", "--response",
+         "0c77635b90"]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert "request digest:  74 86 1f 6d 76 58 dd 56" in out
+    assert "response digest: 35 86 3c 1d f5 b9 14 82" in out
+    assert "broken by design" in err
+
+
+def test_mep_decrypt_command(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--digest", "74861f6d7658dd56", "9296314bf39c549e30dc1aaa"]
+    assert main(["security", "mep-decrypt", "--key", MAK_HEX, *args]) == 0
+    assert "3f 00 17 00 00 00 00 2c 01 02 03 04" in capsys.readouterr().out
+    assert main(["security", "mep-decrypt", "--key", "0x" + "02" * 16, *args]) == 1
+    assert "AuthenticationFailed" in capsys.readouterr().err
+
+
+def test_bad_key_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match="6 needed"):
+        main(["security", "auth-reply", "--key", "abc", "--challenge", "00" * 8, "01"])
