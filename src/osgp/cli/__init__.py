@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "osgp.cli.decode",
     "osgp.cli.lon",
     "osgp.cli.phy",
+    "osgp.cli.security",
 )
 
 
