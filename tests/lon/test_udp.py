@@ -8,7 +8,7 @@ from pathlib import Path
 
 from osgp.clock import ManualClock
 from osgp.lon.apdu import ExplicitMessage
-from osgp.lon.cnip import AuthForm, decode_datagram
+from osgp.lon.cnip import AuthForm, CnipPacket, decode_datagram
 from osgp.lon.crc import append_crc
 from osgp.lon.demo import loss_trial
 from osgp.lon.node import Node, SubnetNodeDest, make_config
@@ -200,3 +200,38 @@ def test_thousand_transactions_each_with_20_percent_loss() -> None:
         assert 0.17 < r.datagrams_dropped / total < 0.23, r.line()
         assert r.retries > 300
         assert r.succeeded > 950  # 4 tries at 64 % each: about 1.7 % fail
+
+
+def test_garbage_datagrams_are_counted_and_never_reach_the_node(tmp_path: Path) -> None:
+    async def main() -> None:
+        import socket
+
+        got: list[bytes] = []
+        pcap = PcapWriter(tmp_path / "rx.pcap", ManualClock(5.0))
+        link = await CnipLink.open(
+            "127.0.0.71", 0, 0, on_lpdu=lambda x, _: got.append(x), pcap=pcap, capture="rx"
+        )
+        rng = random.Random(3)
+        garbage = [
+            bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 60))) for _ in range(50)
+        ]
+        good = CnipPacket.data(LPDU_1, sequence=5).to_bytes()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.72", 0))
+        try:
+            for g in [*garbage, good]:
+                sock.sendto(g, ("127.0.0.71", link.port))
+            await _settle(lambda: link.stats.datagrams_received == 51)
+        finally:
+            sock.close()
+            link.close()
+        assert got == [LPDU_1]
+        s = link.stats
+        assert s.datagrams_received == 51
+        assert s.decode_errors + s.non_data + s.bad_crc == 50
+        recs = read_pcap(tmp_path / "rx.pcap")
+        assert len(recs) == 51  # "rx" capture records what arrived, garbage included
+        last = parse_udp(recs[-1].data)
+        assert last.dst == ("127.0.0.71", link.port) and last.payload == good
+
+    asyncio.run(main())
