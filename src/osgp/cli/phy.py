@@ -154,7 +154,12 @@ def run_measure(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.quick:
         doc = M.measure(
-            min_errors=30, max_bits=200_000, impulsive_frames=60, seed=args.seed, progress=True
+            min_errors=30,
+            min_bits=20_000,
+            max_bits=200_000,
+            impulsive_frames=60,
+            seed=args.seed,
+            progress=True,
         )
     else:
         doc = M.measure(

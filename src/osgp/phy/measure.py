@@ -204,6 +204,7 @@ def measure(
     modulations: Sequence[Modulation] = (Modulation.BPSK, Modulation.DBPSK),
     carrier: Carrier = Carrier.PRIMARY,
     min_errors: int = 100,
+    min_bits: int = 100_000,
     max_bits: int = 2_000_000,
     impulsive_frames: int = 200,
     seed: int = 1,
@@ -217,7 +218,7 @@ def measure(
         for x in ebn0_db:
             pt = measure_awgn(
                 x, modulation=mod, carrier=carrier, rng=rng, min_errors=min_errors,
-                max_bits=max_bits,
+                min_bits=min_bits, max_bits=max_bits,
             )  # fmt: skip
             if progress:
                 print(
@@ -319,7 +320,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     ax1.set_title("AWGN: measured modem vs theory")
     imp = doc["impulsive"]
     ax2.plot(np.array(imp["density"]) * 100, imp["fer"], "o-")
-    ax2.set_xlabel("impulsive noise density (% of time)")
+    ax2.set_xscale("symlog", linthresh=0.1)
+    ax2.set_xlabel("impulsive noise density (% of time, log above 0.1 %)")
     ax2.set_ylabel("frame error rate")
     ax2.set_ylim(-0.02, 1.02)
     ax2.grid(True, alpha=0.3)

@@ -286,9 +286,11 @@ class Demodulator:
         nominal = peak + np.arange(total) * m
         if nominal[-1] + 1 >= mf.size:
             return None, PATTERN_LEN
-        offsets = self._timing(mf, nominal) if self.track_timing else np.zeros(total)
-        # fractional timing: the correlation magnitude is a triangle around its peak
-        offsets = offsets + _triangle_peak(np.abs(corr[max(peak - 1, 0) : peak + 2]))
+        if self.track_timing:
+            offsets = self._timing(mf, nominal)
+        else:
+            # fractional timing from the preamble alone: |corr| is a triangle around its peak
+            offsets = np.full(total, _triangle_peak(np.abs(corr[max(peak - 1, 0) : peak + 2])))
         pos = np.clip(nominal + offsets, 0.0, mf.size - 1.001)
         i0 = pos.astype(np.int64)
         frac = pos - i0
@@ -310,38 +312,47 @@ class Demodulator:
         return frame, total
 
     def _timing(self, mf: ComplexArray, nominal: npt.NDArray[np.int64]) -> FloatArray:
-        """Per-symbol timing offsets (decimated samples) following a sampling-clock error."""
+        """Per-symbol timing offsets (decimated samples) from the whole frame.
+
+        For a rectangular symbol the matched-filter energy peaks (as a triangle) at the right
+        sampling phase, because every bit transition loses energy away from it. The energy at
+        trial offsets is summed per block of bits; the apex of each block gives an estimate, and a
+        straight line through them gives the start offset and the sampling-clock drift.
+        """
         blk = P.TIMING_BLOCK_BITS
         total = nominal.size
-        if total < 2 * blk:
-            return np.zeros(total)
+        nblocks = max(total // blk, 1)
+        blk = min(blk, total)
         m = P.SAMPLES_PER_BIT // P.DECIMATION
         span = m // 2 - 1
         deltas = np.arange(-span, span + 1)
-        nblocks = total // blk
         k_used = nominal[: nblocks * blk].reshape(nblocks, blk)
-        # energy of the matched-filter output at each trial offset, per block
         trial = np.clip(k_used[:, :, None] + deltas[None, None, :], 0, mf.size - 1)
-        e = np.abs(mf[trial]) ** 2
-        energy = e.sum(axis=1)  # (nblocks, ndeltas)
-        best = np.argmax(energy, axis=1)
-        inner = np.clip(best, 1, deltas.size - 2)
+        e = mf[trial]
+        energy = (e.real**2 + e.imag**2).sum(axis=1)  # (nblocks, ndeltas)
+        inner = np.clip(np.argmax(energy, axis=1), 1, deltas.size - 2)
         rows = np.arange(nblocks)
         y0, y1, y2 = energy[rows, inner - 1], energy[rows, inner], energy[rows, inner + 1]
-        denom = y0 - 2.0 * y1 + y2
-        frac = np.where(np.abs(denom) > 1e-300, 0.5 * (y0 - y2) / np.where(denom == 0, 1, denom), 0)
-        est = deltas[inner] + np.clip(frac, -1.0, 1.0)
+        base = y1 - np.minimum(y0, y2)
+        frac = np.where(base > 0, (y2 - y0) / (2.0 * np.where(base > 0, base, 1.0)), 0.0)
+        est = deltas[inner] + np.clip(frac, -0.5, 0.5)
+        k = np.arange(total, dtype=np.float64)
+        if nblocks < 2:
+            return np.full(total, float(est[0]))
         centres = (np.arange(nblocks) + 0.5) * blk
         slope, intercept = np.polyfit(centres, est, 1)
-        # the preamble peak fixes the start; only the drift (slope) is taken from the fit
-        del intercept
-        result: FloatArray = slope * np.arange(total, dtype=np.float64)
+        # a drift beyond the specified crystal tolerance is noise, not clock error
+        limit = 1.5 * P.CLOCK_TOLERANCE_PPM * 1e-6 * m
+        slope = float(np.clip(slope, -limit, limit))
+        intercept = float(np.mean(est - slope * centres))
+        result: FloatArray = intercept + slope * k
         return result
 
     def _phase(self, sym: ComplexArray, theta0: float) -> FloatArray:
-        """Carrier phase per symbol (coherent mode); anchored on the preamble's phase."""
-        if self.modulation is Modulation.DBPSK:
-            return np.full(sym.size, theta0)
+        """Carrier phase per symbol, anchored on the preamble's phase.
+
+        Differential mode decides without it; it is still used for the Eb/N0 estimate.
+        """
         w = P.PHASE_WINDOW_BITS
         z = sym * sym
         kernel = np.ones(min(w, z.size))
