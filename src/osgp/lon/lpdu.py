@@ -59,7 +59,8 @@ class LPDU:
     @classmethod
     def from_bytes(cls, data: bytes, *, check_crc: bool = True, base: int = 0) -> LPDU:
         """Decode an LPDU followed by its 2 CRC bytes. Raises :class:`DecodeError`."""
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)
         n = len(data)
         if n < MIN_LPDU_LENGTH:
             need(LAYER, "frame", data, 0, MIN_LPDU_LENGTH, base)

@@ -41,6 +41,7 @@ class PDUFormat(IntEnum):
 
 EnclosedPDU = TPDU | SPDU | AuthPDU | APDU
 
+_PDU_TYPES = (TPDU, SPDU, AuthPDU, APDU)
 _ADDRESS_TYPES = (
     BroadcastAddress,
     GroupAddress,
@@ -78,7 +79,7 @@ class NPDU:
         if not isinstance(self.domain, bytes):
             raise LocalProtocolError("NPDU domain must be bytes")
         domain_length_code(self.domain)
-        if not isinstance(self.pdu, TPDU | SPDU | AuthPDU | APDU):
+        if not isinstance(self.pdu, _PDU_TYPES):
             raise LocalProtocolError(f"NPDU pdu must be a PDU, got {type(self.pdu).__name__}")
         if (
             self.version == VERSION_LEGACY
