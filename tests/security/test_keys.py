@@ -196,3 +196,46 @@ def test_any_text_parses_or_raises_key_format_error(text: str, name: str) -> Non
     except KeyFormatError:
         return
     assert len(value) == KEY_INVENTORY[name].size
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    threshold=st.integers(1, 10),
+    events=st.lists(st.tuples(st.booleans(), st.floats(0, 50)), max_size=40),
+)
+def test_lockout_properties(threshold: int, events: list[tuple[bool, float]]) -> None:
+    lock = LockoutCounter(threshold=threshold, duration_s=100.0)
+    now = 0.0
+    consecutive = 0
+    for failed, dt in events:
+        now += dt
+        if lock.locked(now):
+            assert lock.locked_until is not None and now < lock.locked_until
+            continue
+        if failed:
+            consecutive += 1
+            started = lock.record_failure(now)
+            assert started == (consecutive == threshold)
+            if started:
+                consecutive = 0
+                assert lock.next_timer() == now + 100.0
+        else:
+            lock.record_success(now)
+            consecutive = 0
+    if lock.locked_until is not None:
+        assert not lock.locked(lock.locked_until)
+
+
+@settings(max_examples=200, deadline=None)
+@given(limit=st.integers(1, 200), uses=st.lists(st.integers(1, 20), max_size=40))
+def test_key_usage_warns_at_most_once(limit: int, uses: list[int]) -> None:
+    usage = KeyUsageCounter(limit=limit)
+    warnings = 0
+    for n in uses:
+        try:
+            warnings += usage.use(n)
+        except KeyUsageExhausted:
+            assert usage.count + n > limit
+    assert warnings <= 1
+    assert usage.count <= limit
+    assert warnings == (usage.count >= usage.warn_at)

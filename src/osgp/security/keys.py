@@ -11,6 +11,7 @@ next wants to be woken (:meth:`LockoutCounter.next_timer`), like every protocol 
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -422,7 +423,8 @@ class KeyUsageCounter:
         if limit < 1 or not 0 <= count <= 0xFFFFFFFF:
             raise ValueError(f"bad key usage limit/count: {limit}/{count}")
         self.limit = limit
-        self.warn_at = int(limit * KEY_USAGE_WARNING_FRACTION)
+        # At least 1, so that even a tiny limit warns once before it is reached.
+        self.warn_at = max(1, math.ceil(limit * KEY_USAGE_WARNING_FRACTION))
         self._count = count
 
     @property
