@@ -190,12 +190,16 @@ def test_rk_may_set_the_clock_only_when_et04_71_allows_it() -> None:
     assert resp.code is ResponseCode.ISC
 
 
-def test_ep16_slews_by_delta_at_the_et55_rate() -> None:
+def test_ep16_slews_by_delta_at_the_et55_rate_on_the_injected_clock() -> None:
     srv = server(0)
+    hooks = srv.store.hooks
     assert call(srv, ET(16), (-90).to_bytes(4, "little", signed=True)).result == 0
-    assert srv.store.hooks.clock_offset == -90
-    assert srv.store.hooks.clock_slew_rate == 2
-    assert srv.store.hooks.events[-1].argument == (-90) & 0xFFFF
+    assert hooks.events[-1].argument == (-90) & 0xFFFF
+    # ET55.4 = 2 s per minute: after 30 minutes the clock is 60 s back, after 45 minutes 90 s.
+    assert hooks.meter_time(T0 + 1800) == T0 + 1800 - 60
+    assert hooks.clock_slew_remaining(T0 + 1800) == -30
+    assert hooks.meter_time(T0 + 2700) == T0 + 2700 - 90
+    assert hooks.meter_time(T0 + 9000) == T0 + 9000 - 90
 
 
 def test_ep03_clears_alarms_but_keeps_the_mode_byte() -> None:
@@ -375,3 +379,19 @@ def test_mbk_may_call_its_procedures(proc: int) -> None:
     srv = server(0)
     req = ProcedureRequest(proc, 6, bytes(4))
     assert srv.handle(FullWriteRequest(7, req.to_bytes()), "MBK", T0) == OkResponse()
+
+
+def test_mep_clients_get_their_own_response_table_and_psn_history() -> None:
+    srv = server(0)
+    req = ProcedureRequest(ET(3), 7)
+    assert srv.handle(FullWriteRequest(7, req.to_bytes()), "MAK", T0, response_table=ET(85)) == (
+        OkResponse()
+    )
+    # The same PSN from another source (BT08) is not a repeat for that source.
+    assert srv.handle(FullWriteRequest(7, req.to_bytes()), "MK", T0) == OkResponse()
+    got = srv.handle(FullReadRequest(ET(85)), "MAK", T0)
+    assert isinstance(got, ReadResponse)
+    assert ProcedureResponse.from_bytes(got.data) == ProcedureResponse(ET(3), 7, 0)
+    raw = srv.handle_c12(FullWriteRequest(7, req.to_bytes()).to_bytes(), "MAK", T0,
+                         response_table=ET(85))  # fmt: skip
+    assert raw == bytes([ResponseCode.ONP])

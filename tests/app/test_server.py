@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -249,3 +251,90 @@ def test_rejected_write_by_schema_leaves_the_table_alone() -> None:
     assert resp == ErrorResponse(ResponseCode.IAR)
     assert srv.last_error is not None and "utility_serial" in srv.last_error
     assert s.image(ET(3)) == before
+
+
+# -- the table engine's default meter ----------------------------------------------------------
+
+
+def default_server() -> tuple[TableServer, SyncClient, ManualClock]:
+    clock = ManualClock(T0)
+    srv = TableServer(TableStore.with_default_tables(), posting_delay=1.0)
+    client = SyncClient(lambda r: srv.handle(r, "MK", clock.now()), clock, clock.advance)
+    return srv, client, clock
+
+
+def test_every_default_table_reads_in_full_and_in_parts() -> None:
+    srv, client, _ = default_server()
+    for tid in srv.store.table_ids():
+        full = client.read(tid)
+        assert full == srv.store.image(tid)
+        assert client.read(tid, 1, 4) == (full[1:5]).ljust(4, b"\x00")
+
+
+@pytest.mark.parametrize(
+    ("proc", "params"),
+    [
+        (4, b"\x00"),
+        (5, H("01 01 00")),
+        (10, bytes([0x03, 26, 7, 1, 12, 0, 0, 0])),
+        (ET(2), b"\x00"),
+        (ET(3), b""),
+        (ET(11), b"\xff"),
+        (ET(16), (30).to_bytes(4, "little")),
+        (ET(20), bytes(13)),
+        (ET(23), b""),
+        (ET(27), H("00 01 01")),
+        (ET(34), b""),
+    ],
+)
+def test_procedures_on_the_default_meter_keep_every_table_decodable(
+    proc: int, params: bytes
+) -> None:
+    from osgp.app.tables import context_from_images, get_table
+
+    srv, client, _ = default_server()
+    assert client.run_procedure(proc, params).result == 0
+    images = {t: srv.store.image(t) for t in srv.store.table_ids()}
+    ctx = context_from_images(images)
+    for tid, image in images.items():
+        try:
+            table = get_table(tid)
+        except ValueError:
+            continue  # ET52/ET53/ET17: no declaration
+        table.decode(image, ctx)
+
+
+def test_bp10_on_the_default_meter_shows_in_bt52() -> None:
+    from osgp.app.tables import LTimeDate, get_table
+
+    _, client, _ = default_server()
+    client.run_procedure(10, bytes([0x03, 26, 7, 1, 12, 0, 0, 0]))
+    value = get_table(52).decode(client.read(52))
+    assert value["clock_calendar"] == LTimeDate(26, 7, 1, 12, 0, 1)  # one second of polling
+    assert value["time_date_qual"]["day_of_week"] == 3  # Wednesday
+    assert value["time_date_qual"]["gmt_flag"] is True
+
+
+def test_schema_rejects_an_undecodable_write_on_the_default_meter() -> None:
+    srv, _, _ = default_server()
+    before = srv.store.image(53)
+    resp = srv.handle(PartialWriteRequest(53, 0, b"\x19"), "MK", T0)  # DST hour 25
+    assert resp.code is ResponseCode.IAR
+    assert srv.last_error is not None
+    assert "BT53 field 'dst_time_eff'" in srv.last_error and "hour 25" in srv.last_error
+    assert srv.store.image(53) == before
+    # The same through the pending copy: the PED is fine, the table part is not.
+    bad = PartialWriteRequest(53 + 4096, 0, bytes([2, 0, 0, 0, 0, 0]) + b"\x19")
+    assert srv.handle(bad, "MK", T0).code is ResponseCode.IAR
+    assert srv.store.pending() == {}
+
+
+def test_local_clock_follows_the_time_zone_of_bt53() -> None:
+    from osgp.app.tables import LTimeDate, get_table
+
+    _, client, _ = default_server()
+    utc = get_table(52).decode(client.read(52))["clock_calendar"]
+    local = get_table(55).decode(client.read(55))["clock_calendar"]
+    assert utc == LTimeDate.from_datetime(dt.datetime.fromtimestamp(T0, dt.UTC))
+    # default BT53: UTC+60 min, DST flag clear
+    assert local.to_datetime() - utc.to_datetime() == dt.timedelta(hours=1)

@@ -46,9 +46,10 @@ class DeviceHooks:
     #: Relay states by relay number: True = closed (connected).
     relays: dict[int, bool] = field(default_factory=lambda: {0: True})
     events: list[Event] = field(default_factory=list)
-    #: Gradual clock change still to apply (seconds) and its rate (seconds per minute).
-    clock_slew_remaining: float = 0.0
+    #: EP16 gradual change in progress: total delta (s), rate (s per minute), start time.
+    clock_slew_delta: float = 0.0
     clock_slew_rate: float = 1.0
+    clock_slew_start: float = 0.0
     plc_keys: dict[int, bytes] = field(default_factory=dict)
     demand_resets: int = 0
     active_image: bytes | None = None
@@ -66,24 +67,34 @@ class DeviceHooks:
     def log_event(self, event_id: int, argument: int, now: float) -> None:
         self.events.append(Event(event_id, argument, now))
 
+    def _slewed(self, now: float) -> float:
+        """The part of the EP16 delta applied by ``now``."""
+        if not self.clock_slew_delta:
+            return 0.0
+        done = max(0.0, now - self.clock_slew_start) / 60.0 * self.clock_slew_rate
+        return min(abs(self.clock_slew_delta), done) * (1 if self.clock_slew_delta > 0 else -1)
+
     def meter_time(self, now: float) -> float:
-        """The meter's UTC clock (POSIX seconds)."""
-        return now + self.clock_offset
+        """The meter's UTC clock (POSIX seconds), including any EP16 slew so far."""
+        return now + self.clock_offset + self._slewed(now)
+
+    def clock_slew_remaining(self, now: float) -> float:
+        return self.clock_slew_delta - self._slewed(now)
 
     def set_time(self, utc: float, now: float) -> None:
-        """BP10: set the meter clock to ``utc`` (POSIX seconds)."""
+        """BP10: set the meter clock to ``utc`` (POSIX seconds); cancels a running EP16 slew."""
         self.clock_offset = utc - now
+        self.clock_slew_delta = 0.0
 
     def adjust_clock_gradually(self, delta: float, rate: float, now: float) -> None:
-        """EP16: move the clock by ``delta`` seconds at ``rate`` seconds per minute.
+        """EP16: move the clock by ``delta`` seconds at ``rate`` seconds per minute, on ``now``.
 
-        The default applies the whole slew at once; a time-driven model applies it over
-        ``abs(delta) / rate`` minutes.
+        A slew still running is folded into the offset where it stands, then the new one starts.
         """
-        self.clock_slew_remaining = delta
+        self.clock_offset += self._slewed(now)
+        self.clock_slew_delta = delta
         self.clock_slew_rate = rate
-        self.clock_offset += delta
-        self.clock_slew_remaining = 0.0
+        self.clock_slew_start = now
 
     # -- actions ---------------------------------------------------------------------------
     def set_relay(self, relay: int, closed: bool | None, now: float) -> bool:

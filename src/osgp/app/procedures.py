@@ -49,6 +49,7 @@ BT08 = 8
 ET59 = ET(59)
 ET85 = ET(85)
 ET17 = ET(17)
+RESPONSE_TABLES = frozenset({BT08, ET59, ET85})
 
 #: [MEP] p.52: "the response may take up to 1 s to be posted". The runner posts after exactly
 #: this delay (on the injected clock) unless configured otherwise.
@@ -230,6 +231,20 @@ def update_bt52(store: TableStore, now: float) -> None:
     store.patch(52, 0, _ltime_date(meter) + bytes([flags]))
 
 
+def update_bt55(store: TableStore, now: float) -> None:
+    """Refresh BT55 (local clock) = UTC + BT53 time-zone offset (+ DST amount while BT55's DST
+    flag, bit 3, is set). CHOICE: the DST flag is kept as stored; no calendar evaluation."""
+    if not (store.has(55) and store.has(53)) or store.size(55) < 7 or store.size(53) < 6:
+        return
+    bt53 = store.image(53)
+    flags = store.image(55)[6]
+    offset = int.from_bytes(bt53[4:6], "little", signed=True) * 60
+    if flags & 0x08:
+        offset += bt53[3] * 60
+    local = store.hooks.meter_time(now) + offset
+    store.patch(55, 0, _ltime_date(local) + bytes([(flags & 0xF8) | _weekday(local)]))
+
+
 EVENT_TIME_CHANGED = 3
 EVENT_LOAD_DISCONNECT = 66
 EVENT_CODE_BANK_CHANGED = 78
@@ -257,6 +272,7 @@ def bp10_set_date_time(ctx: ProcedureContext) -> ProcedureOutcome:
     new = dt.datetime.combine(date, tod, tzinfo=dt.UTC)
     ctx.hooks.set_time(float(calendar.timegm(new.utctimetuple())), ctx.now)
     update_bt52(ctx.store, ctx.now)
+    update_bt55(ctx.store, ctx.now)
     ctx.hooks.log_event(EVENT_TIME_CHANGED, 0, ctx.now)
     return OK
 
@@ -277,6 +293,7 @@ def ep16_gradual_clock(ctx: ProcedureContext) -> ProcedureOutcome:
         rate = float(raw or 1)
     ctx.hooks.adjust_clock_gradually(float(delta), rate, ctx.now)
     update_bt52(ctx.store, ctx.now)
+    update_bt55(ctx.store, ctx.now)
     ctx.hooks.log_event(EVENT_TIME_CHANGED, delta & 0xFFFF, ctx.now)
     return OK
 
@@ -715,6 +732,10 @@ class ProcedureRunner:
         response_table: int = BT08,
     ) -> ProcedureResponse:
         """Run the procedure now; its response is posted at ``now + posting_delay``."""
+        if response_table not in RESPONSE_TABLES:
+            raise ValueError(f"response table must be BT08, ET59 or ET85, not {response_table}")
+        if not self.store.has(response_table):
+            self.store.add_table(response_table, bytes(RESPONSE_HEADER))
         self.check(request, response_table)
         self._last_psn[response_table] = request.sequence
         handler = self.registry.get(request.procedure_id)

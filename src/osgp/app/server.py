@@ -26,6 +26,7 @@ from osgp.app.procedures import (
     ProcedureRequest,
     ProcedureRunner,
     update_bt52,
+    update_bt55,
 )
 from osgp.app.services import (
     ErrorResponse,
@@ -68,6 +69,7 @@ __all__ = ["TableServer", "TransactionLog"]
 ET04 = 2048 + 4
 ET04_RK_CLOCK_OFFSET = 71
 BT52 = 52
+BT55 = 55
 #: Procedures whose parameters are keys: EP20 (change PLC key).
 SECRET_PARAMETERS = frozenset({2048 + 20})
 
@@ -111,7 +113,7 @@ class TableServer:
             store, registry, posting_delay=posting_delay, firmware_key=firmware_key
         )
         self.ident = ident if ident is not None else IdentResponse()
-        #: Refresh BT52 from the device clock (``hooks.meter_time``) before each read of it.
+        #: Refresh BT52/BT55 from the device clock (``hooks.meter_time``) before reading them.
         self.live_clock = live_clock
         for tid, size in ((ET52, ET52_SIZE), (ET53, ET53_SIZE)):
             if not store.has(tid):
@@ -149,9 +151,14 @@ class TableServer:
         self.last_error = None
         return response
 
-    def handle_c12(self, request: bytes, access: str, now: float) -> bytes:
-        """The :class:`osgp.app.framing.C12Backend` protocol: bare bytes in and out."""
-        return self.handle(request, access, now).to_bytes()
+    def handle_c12(
+        self, request: bytes, access: str, now: float, *, response_table: int = BT08
+    ) -> bytes:
+        """The :class:`osgp.app.framing.C12Backend` protocol: bare bytes in and out.
+
+        MEP client 1 may pass ``response_table=ET59`` and MEP client 2 ``ET85`` ([MEP] p.50).
+        """
+        return self.handle(request, access, now, response_table=response_table).to_bytes()
 
     def next_timer(self) -> float | None:
         """The next time the server has something to do (posting, pending activation)."""
@@ -203,8 +210,9 @@ class TableServer:
         self._require_table(tid)
         if not self.policy.may_read(level, tid):
             raise _err(ResponseCode.ISC, f"{level} may not read {table_name(tid)}")
-        if tid == BT52 and self.live_clock:
+        if self.live_clock and tid in (BT52, BT55):
             update_bt52(self.store, now)
+            update_bt55(self.store, now)
         try:
             if isinstance(request, PartialReadRequest):
                 data = self.store.read(tid, now, request.offset, request.count)
