@@ -13,6 +13,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -178,6 +179,14 @@ def _answer_requests(node: UdpNode, ev: Event) -> None:
         node.respond(ev.incoming, ExplicitMessage(0x01, ev.apdu.data))
 
 
+async def _until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Wait (polling) until ``cond()`` holds or ``timeout`` seconds passed."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond() and loop.time() < end:
+        await asyncio.sleep(0.005)
+
+
 def _received(node: UdpNode) -> list[MessageReceived]:
     return [e for e in node.events if isinstance(e, MessageReceived)]
 
@@ -283,7 +292,8 @@ async def _scenario(n: dict[str, UdpNode], r: DemoResult) -> None:
     r.lines.append("repeated: A -> group 3 NV update (selector 0x0123), UNACKD_RPT, 3 copies")
     nv = NVMessage(0x0123, data=b"\x00\x64")
     done, _ = await a.transact(GroupDest(GROUP, size=3, retries=2), nv, Service.UNACKD_RPT)
-    await asyncio.sleep(0.05)
+    await _until(lambda: all(any(e.apdu == nv for e in _received(n[k])) for k in "BCD"))
+    await asyncio.sleep(0.05)  # the last copy must not be delivered again
     counts = {k: sum(e.apdu == nv for e in _received(n[k])) for k in "BCD"}
     r.check(
         "3 copies sent, each member delivered the update exactly once",
@@ -359,7 +369,7 @@ async def _scenario(n: dict[str, UdpNode], r: DemoResult) -> None:
     r.lines.append("service pin: E sends its service pin message")
     before = len(a.events)
     n["E"].service_pin()
-    await asyncio.sleep(0.1)
+    await _until(lambda: any(isinstance(e, ServicePinReceived) for e in a.events[before:]))
     pins = [e for e in a.events[before:] if isinstance(e, ServicePinReceived)]
     r.check(
         "A heard E's Neuron ID and program ID",
