@@ -280,3 +280,16 @@ def test_server_answers_garbage_without_touching_tables(raw: bytes) -> None:
     srv.receive_data(encode_frame(raw), 0.0)
     assert decode_frame(srv.data_to_send(1.0)) == b"\x0b"
     assert backend.calls == []
+
+
+def test_response_over_476_bytes_is_refused_with_onp() -> None:
+    srv, _ = server(0, {5: bytes(600)})
+    client = MepClient(KEY)
+    client.request(bytes.fromhex("300005"), 0.0)
+    srv.receive_data(client.data_to_send(), 0.0)
+    (reply,) = client.receive_data(srv.data_to_send(1.0), 1.0)
+    assert reply == MepReply(bytes.fromhex("300005"), b"\x04")
+    client.request(bytes.fromhex("3F0005 0001F4 0064".replace(" ", "")), 2.0)  # partial: fits
+    srv.receive_data(client.data_to_send(), 2.0)
+    (reply,) = client.receive_data(srv.data_to_send(3.0), 3.0)
+    assert isinstance(reply, MepReply) and reply.response[:3] == b"\x00\x00\x64"

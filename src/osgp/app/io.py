@@ -88,6 +88,12 @@ async def _serve_connection(
             session.receive_data(data, clock.now())
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
+    except Exception as exc:  # a bug must not pass silently, nor kill the other connections
+        import sys
+        import traceback
+
+        print(f"session failed: {exc!r}", file=sys.stderr)
+        traceback.print_exc()
     finally:
         writer.close()
         with contextlib.suppress(Exception):
@@ -361,8 +367,17 @@ class SyncMepClient:
                     raise OpticalClientError(f"MEP request failed: {ev.reason}", ev.code)
         raise OpticalClientError("no MEP reply")
 
-    def read(self, table: int) -> bytes:
-        resp = self.request(bytes([0x30]) + table.to_bytes(2, "big"))
+    def read(self, table: int, offset: int | None = None, count: int | None = None) -> bytes:
+        if offset is None and count is None:
+            req = bytes([0x30]) + table.to_bytes(2, "big")
+        else:
+            req = (
+                bytes([0x3F])
+                + table.to_bytes(2, "big")
+                + (offset or 0).to_bytes(3, "big")
+                + (count or 0).to_bytes(2, "big")
+            )
+        resp = self.request(req)
         if not resp or resp[0] != 0:
             code = resp[0] if resp else -1
             raise OpticalClientError(f"read refused with response code 0x{code:02X}", code)

@@ -14,7 +14,10 @@ import contextlib
 import importlib
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from osgp.app.io import SyncMepClient, SyncOpticalClient
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,6 +112,37 @@ def render(table: int, data: bytes, context_images: dict[int, bytes], as_json: b
     return "\n".join([head, *_text(value, 1)])
 
 
+def fetch(
+    client: SyncOpticalClient | SyncMepClient,
+    table: int,
+    args: argparse.Namespace,
+    images: dict[int, bytes],
+    dims: list[int],
+    chunk: int,
+) -> bytes:
+    """Read the dimension tables (into ``images``) and then ``table``; a table too large for one
+    response (rno on the optical port, onp on MEP) is read in partial reads of ``chunk`` bytes,
+    its size taken from its schema and the dimension tables."""
+    from osgp.app.framing.optical import OpticalClientError
+    from osgp.app.tables import context_from_images, get_table
+
+    if args.offset is not None or args.count is not None:
+        return client.read(table, args.offset or 0, args.count or 0)
+    for d in dims:
+        if d != table:
+            with contextlib.suppress(OpticalClientError):
+                images[d] = client.read(d)
+    try:
+        return client.read(table)
+    except OpticalClientError as exc:
+        if exc.code not in (0x04, 0x09):
+            raise
+        size = get_table(table).size(context_from_images(images))
+        return b"".join(
+            client.read(table, off, min(chunk, size - off)) for off in range(0, size, chunk)
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from osgp.app.framing.optical import OpticalClientError
     from osgp.app.io import SerialTransport, SyncMepClient, SyncOpticalClient
@@ -128,42 +162,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"cannot open {args.optical or args.mep}: {exc}", file=sys.stderr)
         return 1
     images: dict[int, bytes] = {}
+    client: SyncOpticalClient | SyncMepClient
     try:
         if args.optical:
             key_text = args.mk or args.pk or args.rk
-            key = parse_key_arg(key_text) if key_text else None
-            opt = SyncOpticalClient(transport, timeout=args.timeout)
-            try:
-                opt.start()
-                opt.login(key)
-                if args.offset is not None or args.count is not None:
-                    data = opt.read(table, args.offset or 0, args.count or 0)
-                else:
-                    data = opt.read(table)
-                if not args.raw:
-                    for d in dims:
-                        if d != table:
-                            with contextlib.suppress(OpticalClientError):
-                                images[d] = opt.read(d)
-            finally:
-                opt.close()
+            client = SyncOpticalClient(transport, timeout=args.timeout)
+            client.start()
+            client.login(parse_key_arg(key_text) if key_text else None)
+            chunk = 900  # fits the 2 x 512-byte packets negotiated
         else:
             key_text = args.mak or args.mbk
             if not key_text:
                 print("--mep needs --mak or --mbk", file=sys.stderr)
                 return 2
-            mep = SyncMepClient(
+            client = SyncMepClient(
                 transport, parse_key_arg(key_text, 16), encrypt=args.encrypt, timeout=args.timeout
             )
-            try:
-                data = mep.read(table)
-                if not args.raw:
-                    for d in dims:
-                        if d != table:
-                            with contextlib.suppress(OpticalClientError):
-                                images[d] = mep.read(d)
-            finally:
-                mep.close()
+            chunk = 400  # a MEP message carries at most 476 bytes
+        try:
+            data = fetch(client, table, args, images, dims, chunk)
+        finally:
+            client.close()
     except OpticalClientError as exc:
         print(f"read failed: {exc}", file=sys.stderr)
         return 1

@@ -49,6 +49,8 @@ DIGEST_SIZE = 8
 
 AUTH_FAILED = 0x0B
 SEQUENCE_ERROR = 0x0C
+#: Answer to a request whose response would exceed 476 bytes (onp; our choice).
+TOO_LARGE = 0x04
 
 #: Order in which the server tries the keys (guide p.12: "First, the MAK is checked").
 MEP_LEVELS = ("MAK", "MBK")
@@ -276,6 +278,11 @@ class MepServer:
             response = bytes([SEQUENCE_ERROR]) + (expected & 0xFFFFFFFF).to_bytes(4, "big")
         else:
             response = self.backend.handle_c12(message, level, now)
+            if len(response) + DIGEST_SIZE > MAX_BODY:
+                # Too big for one MEP message (guide p.7): our choice is "operation not
+                # possible"; the client reads such a table with partial reads.
+                self._emit("response_too_large", size=len(response))
+                response = bytes([TOO_LARGE])
         wire, tag = mep_seal_response(plain, response, key, cipher)
         return wire + tag
 
