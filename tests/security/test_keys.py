@@ -239,3 +239,11 @@ def test_key_usage_warns_at_most_once(limit: int, uses: list[int]) -> None:
     assert warnings <= 1
     assert usage.count <= limit
     assert warnings == (usage.count >= usage.warn_at)
+
+
+def test_chapter5_access_tables_win_over_appendix_c() -> None:
+    # MEP guide chapter 5: ET71 "Write MBK, MAK", ET97 and ET70 "Write MAK".
+    assert DEFAULT_POLICY.can_write(AccessLevel.MBK, et(71))
+    assert DEFAULT_POLICY.can_write(AccessLevel.MAK, et(97))
+    assert DEFAULT_POLICY.can_write(AccessLevel.MAK, et(70))
+    assert not DEFAULT_POLICY.can_write(AccessLevel.MBK, et(70))

@@ -218,20 +218,25 @@ def _ids(basic: Iterable[int] = (), extended: Iterable[int] = ()) -> frozenset[i
 
 
 # MEP guide Appendix C, Table C.1 (read-only column) and Table C.4; the optical guide's
-# "Write access: None" tables (BT00, BT04, BT22) agree.
+# "Write access: None" tables (BT00, BT04, BT22) agree. Where a chapter-5 "Read/Write Access"
+# table of the MEP guide gives a table a write key, that more specific statement wins over
+# Appendix C: ET70, ET71 and ET79 are writable there, so they are not read-only here.
 READ_ONLY_TABLES = _ids(
     basic=(0, 1, 4, 8, 20, 21, 22, 25, 26, 27, 28, 30, 50, 52, 55, 60, 61, 62, 63, 64, 65, 66, 67,
            70, 71, 74),
-    extended=(11, 14, 15, 16, 21, 29, 30, 31, 36, 41, 42, 45, 46, 53, 54, 58, 59, 66, 70, 71, 74,
-              75, 79, 81, 85),
+    extended=(11, 14, 15, 16, 21, 29, 30, 31, 36, 41, 42, 45, 46, 53, 54, 58, 59, 66, 74, 75, 81,
+              85),
 )  # fmt: skip
-# Table C.1 "MAK has write access" plus Table C.4.
+# Table C.1 "MAK has write access" plus Table C.4, plus the chapter-5 access tables (ET61, ET62,
+# ET70, ET71, ET79, ET97 "Write MAK"). BT24 is read-only on firmware 3.7X and >= 4.10 (the guide's
+# footnote); we keep it writable, as for the other firmware.
 MEP_MAK_WRITE = _ids(
     basic=(7, 15, 23, 24, 33, 53, 54),
-    extended=(1, 2, 3, 4, 5, 6, 7, 9, 13, 23, 34, 40, 47, 50, 51, 52, 55, 57, 67, 76, 77, 80),
-)
-# Table C.1 "MBK has write access" (and p.12).
-MEP_MBK_WRITE = _ids(basic=(7,), extended=(50, 51, 52))
+    extended=(1, 2, 3, 4, 5, 6, 7, 9, 13, 23, 34, 40, 47, 50, 51, 52, 55, 57, 61, 62, 67, 70, 71,
+              76, 77, 79, 80, 97),
+)  # fmt: skip
+# Table C.1 "MBK has write access" (and p.12), plus ET71 ("Write MBK, MAK" in chapter 5).
+MEP_MBK_WRITE = _ids(basic=(7,), extended=(50, 51, 52, 71))
 # MEP guide p.12 and Table C.2: procedures the MBK may call.
 MEP_MBK_PROCEDURES = _ids(extended=(16, 17, 39, 61))
 # Optical guide: tables readable without a key.
