@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from osgp.lon.mac import PL20A, Mac, MacParameters, Transmission
@@ -40,6 +41,11 @@ class Medium:
     delivered: list[tuple[float, int, bytes]] = field(default_factory=list)
     collisions: int = 0
     lost: int = 0
+
+    #: Called as ``on_frame(time, receiver, frame)`` for every frame received intact.
+    on_frame: Callable[[float, int, bytes], None] | None = None
+    #: Called as ``on_sent(time, sender, frame)`` when a frame's transmission ended.
+    on_sent: Callable[[float, int, bytes], None] | None = None
 
     def __post_init__(self) -> None:
         self._events: list[tuple[float, int, str, int, int]] = []
@@ -87,10 +93,21 @@ class Medium:
                 if not sig.collided and t >= sig.tx.end:
                     mac.frame_received(t, sig.tx.delta_backlog)
                     self.delivered.append((t, other, sig.tx.frame))
+                    if self.on_frame is not None:
+                        self.on_frame(t, other, sig.tx.frame)
                 if not heard:
                     mac.channel_idle(t)
         if sig.collided and t >= sig.tx.end:
             self.lost += 1
+        if t >= sig.tx.end and self.on_sent is not None:
+            self.on_sent(t, sig.node, sig.tx.frame)
+
+    def next_time(self) -> float | None:
+        """The earliest pending medium event or MAC timer (None: nothing scheduled)."""
+        times = [t for m in self.macs if (t := m.next_timer()) is not None]
+        if self._events:
+            times.append(self._events[0][0])
+        return min(times) if times else None
 
     def run(self, until: float) -> None:
         """Advance every MAC and the medium to ``until`` (or until nothing is left to do)."""
@@ -103,10 +120,9 @@ class Medium:
             if t_mac is None and t_ev is None:
                 return
             if t_ev is not None and (t_mac is None or t_ev <= t_mac[0]):
-                t, _, kind, a, b = heapq.heappop(self._events)
-                if t > until:
-                    heapq.heappush(self._events, (t, 0, kind, a, b))
+                if t_ev > until:
                     return
+                t, _, kind, a, b = heapq.heappop(self._events)
                 self.now = t
                 if kind == "end":
                     self._stop(a, t)

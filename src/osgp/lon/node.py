@@ -285,6 +285,9 @@ class NodeConfig:
     xcvr_status: bytes = bytes(7)
     #: Accept service pin messages in any domain (a network tool needs them; see docs).
     accept_service_pin: bool = True
+    #: Start transmit/repeat timers when the driver calls ``Node.transmitted`` (the frame left
+    #: the MAC) instead of when the frame is handed out; for drivers with a real MAC queue.
+    timers_from_transmission: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.neuron_id, bytes) or len(self.neuron_id) != 6:
@@ -368,6 +371,8 @@ class _Tx:
     expected: int = 1
     answered: set[int] = field(default_factory=set)  # group members (or 0 for the one answer)
     internal: Incoming | None = None  # a Proxy request we forward on behalf of ``internal``
+    last_frame: bytes = b""
+    armed_delay: float | None = None  # timer waiting for ``transmitted`` (see NodeConfig)
 
 
 @dataclass
@@ -441,6 +446,7 @@ class Node:
         self._queue: list[deque[_Tx]] = [deque(), deque()]
         self._repeat_jobs: list[_Tx] = []
         self._records: dict[tuple[object, ...], _RxRecord] = {}
+        self._unsent_answers: set[bytes] = set()
 
     # -- small accessors ----------------------------------------------------------------------
 
@@ -600,7 +606,7 @@ class Node:
                 if tx.retries_left == 0:
                     self._complete(now, tx, True, "sent")
                 else:
-                    tx.timer = now + repeat_timer(dest.repeat_timer)
+                    self._arm(tx, now, repeat_timer(dest.repeat_timer))
                 continue
             if tx.expected == 0:
                 # e.g. a group whose only member is this node: nothing to wait for
@@ -610,7 +616,7 @@ class Node:
             self._emit_frame(
                 tx, self._pdu(tx, first=True), alt=tx.retries_left <= 1, dbl=self._dbl(tx, True)
             )
-            tx.timer = now + transmit_timer(dest.transmit_timer)
+            self._arm(tx, now, transmit_timer(dest.transmit_timer))
 
     def _dest_key(self, tx: _Tx) -> tuple[object, ...]:
         d = tx.dest
@@ -673,8 +679,37 @@ class Node:
 
     def _emit_frame(self, tx: _Tx, pdu: TPDU | SPDU | APDU, *, alt: bool, dbl: int) -> None:
         npdu = NPDU(self._address(tx), pdu, tx.domain, self._version)
-        self._out.append(LPDU(npdu, tx.priority, alt, max(0, min(63, dbl))).to_bytes())
+        frame = LPDU(npdu, tx.priority, alt, max(0, min(63, dbl))).to_bytes()
+        self._out.append(frame)
+        tx.last_frame = frame
         self.stats.l3_transmitted += 1
+
+    def _arm(self, tx: _Tx, now: float, delay: float) -> None:
+        """Start the transmit/repeat timer now, or when the driver reports the frame on air."""
+        if self.config.timers_from_transmission:
+            tx.timer = None
+            tx.armed_delay = delay
+        else:
+            tx.timer = now + delay
+
+    def transmitted(self, now: float, frame: bytes) -> None:
+        """The driver put ``frame`` on the medium at ``now`` (end of transmission).
+
+        Only needed with ``NodeConfig.timers_from_transmission``: the transmit and repeat timers
+        then run from this moment, so that time spent waiting in a MAC queue does not count.
+        """
+        self._unsent_answers.discard(frame)
+        for tx in self._active:
+            if tx is not None and tx.armed_delay is not None and tx.last_frame == frame:
+                tx.timer = now + tx.armed_delay
+                tx.armed_delay = None
+
+    def _send_answer(self, frame: bytes) -> None:
+        """Hand out an ACK, response or challenge frame (remembered until it is on air)."""
+        self._out.append(frame)
+        self.stats.l3_transmitted += 1
+        if self.config.timers_from_transmission:
+            self._unsent_answers.add(frame)
 
     def _complete(self, now: float, tx: _Tx, success: bool, reason: str) -> None:
         cls = 1 if tx.priority else 0
@@ -710,7 +745,7 @@ class Node:
                 if tx.retries_left <= 0:
                     self._complete(now, tx, True, "sent")
                 else:
-                    tx.timer = now + repeat_timer(dest.repeat_timer)
+                    self._arm(tx, now, repeat_timer(dest.repeat_timer))
                 continue
             if tx.retries_left <= 0:
                 if isinstance(dest, GroupDest):
@@ -741,7 +776,7 @@ class Node:
                     self._emit_frame(tx, self._pdu(tx, first=False), alt=alt, dbl=dbl)
             else:
                 self._emit_frame(tx, self._pdu(tx, first=False), alt=alt, dbl=dbl)
-            tx.timer = now + transmit_timer(dest.transmit_timer)
+            self._arm(tx, now, transmit_timer(dest.transmit_timer))
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -965,8 +1000,9 @@ class Node:
         if m_list is not None and self._member_listed(rx, m_list):
             return  # the sender already has our answer
         if rec.answer:
-            self._out.append(rec.answer)
-            self.stats.l3_transmitted += 1
+            if rec.answer in self._unsent_answers:
+                return  # the same ACK/response is still waiting in the MAC queue
+            self._send_answer(rec.answer)
 
     def _member_listed(self, rx: _Rx, m_list: bytes) -> bool:
         a = rx.npdu.address
@@ -986,8 +1022,7 @@ class Node:
         apdu = rec.apdu
         if inc.service is Service.ACKD:
             rec.answer = self._answer_frame(inc, TPDU(TPDUType.ACK, inc.tid))
-            self._out.append(rec.answer)
-            self.stats.l3_transmitted += 1
+            self._send_answer(rec.answer)
         if isinstance(apdu, ManagementMessage | DiagnosticMessage):
             self._network_management(now, rx, apdu, inc)
             return
@@ -1034,8 +1069,7 @@ class Node:
                 rec.answer = frame
                 break
         if frame:
-            self._out.append(frame)
-            self.stats.l3_transmitted += 1
+            self._send_answer(frame)
 
     # authentication ----------------------------------------------------------------------
 
@@ -1125,7 +1159,7 @@ class Node:
     def _on_answer(self, now: float, rx: _Rx, tid: int, apdu: APDU | None) -> None:
         want = Service.REQUEST if apdu is not None else None
         for tx in self._active:
-            if tx is None or tx.tid != tid or tx.timer is None:
+            if tx is None or tx.tid != tid:
                 continue
             if (want is Service.REQUEST) != (tx.service is Service.REQUEST):
                 continue
