@@ -188,7 +188,7 @@ exit
     assert set(rows) == {t for t in store.table_ids() if t <= 60 and store.size(t) + 4 <= FITS}
     for tid, (_, _, length, data) in rows.items():
         assert int(length) == store.size(tid)
-        if tid not in (7, 8, 52):  # BT07/BT08 change with procedures, BT52 is the clock
+        if tid not in (7, 8, 52, 55):  # BT07/BT08 change with procedures, BT52/55 are clocks
             assert bytes.fromhex(data) == store.image(tid), tid
 
     # run_procedure EP16 (RK may adjust the clock, ET04.71 bit 0 = 0) with a zero delta
