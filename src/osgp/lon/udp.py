@@ -18,6 +18,7 @@ Two layers, both thin:
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from osgp.lon.cnip import (
     NORMAL_PORT,
     URGENT_PORT,
     AuthForm,
+    CnipAuthError,
     CnipPacket,
     decode_datagram,
     encode_datagram,
@@ -121,6 +123,7 @@ class CnipLink:
         clock: Clock | None = None,
         on_sent: SentHook | None = None,
     ) -> None:
+        ipaddress.IPv4Address(host)  # IPv4 literals only: captures are Ethernet/IPv4/UDP
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
         self.host = host
@@ -248,11 +251,13 @@ class CnipLink:
             self.pcap.write_udp(addr, local, data)
         try:
             packets = decode_datagram(data, self.secret, self.auth_form)
+        except CnipAuthError:
+            self.stats.auth_failures += 1
+            return
         except DecodeError as e:
-            if e.field in ("MD5 digest",) or "secure flag" in e.detail:
-                self.stats.auth_failures += 1
-            else:
-                self.stats.decode_errors += 1
+            self.stats.decode_errors += 1
+            if len(self.stats.errors) < 100:  # keep the first few for diagnosis
+                self.stats.errors.append(str(e))
             return
         for p in packets:
             if not p.is_data or p.protocol != 0:
