@@ -226,3 +226,68 @@ def test_random_bytes_raise_only_frame_error_and_server_never_crashes(raw: bytes
     resp = server.handle_apdu(raw, 0.0)
     assert resp[1:] == b"\x0b"
     assert backend.calls == []
+
+
+def test_plc_requests_over_cnip_udp_reach_the_served_meter() -> None:
+    """A concentrator node on a CN/IP channel reads BT01 from the meter's CN/IP endpoint."""
+    import asyncio
+    import random
+
+    from osgp.app.io import start_cnip_endpoint
+    from osgp.app.meter import MeterKeys, ServedMeter
+    from osgp.lon.apdu import ExplicitMessage
+    from osgp.lon.netmgmt import DomainEntry
+    from osgp.lon.node import Node, NodeConfig, SubnetNodeDest
+    from osgp.lon.node_events import Service
+    from osgp.lon.udp import CnipLink, UdpNode
+
+    meter = ServedMeter(keys=MeterKeys(omak=OMAK))
+
+    async def scenario() -> PlcReply:
+        dc_link = await CnipLink.open("127.0.0.1", 0, 0)
+        endpoint = await start_cnip_endpoint(
+            meter.plc,
+            "127.0.0.2",
+            0,
+            peers=(("127.0.0.1", dc_link.port, dc_link.urgent_port),),
+        )
+        dc_link.add_peer(endpoint.link.address)
+        dc = UdpNode(
+            Node(
+                NodeConfig(
+                    neuron_id=bytes.fromhex("0a0b0c0d0e0f"),
+                    domains=(DomainEntry.for_domain(b"\x01", 1, 1),),
+                ),
+                random.Random(1),
+            ),
+            dc_link,
+        )
+        try:
+            client = PlcClient(OMAK, sequence=meter.plc_sequence.current)
+            apdu = client.request(bytes.fromhex("300001"))
+            done, responses = await dc.transact(
+                SubnetNodeDest(1, 2),
+                ExplicitMessage(apdu[0], apdu[1:]),
+                Service.REQUEST,
+                timeout=10,
+            )
+            assert done.success
+            got = responses[0].apdu
+            assert isinstance(got, ExplicitMessage)
+            reply = client.receive(bytes([got.code]) + got.data)
+            assert isinstance(reply, PlcReply)
+            assert endpoint.requests == 1
+            return reply
+        finally:
+            dc.close()
+            endpoint.close()
+
+    reply = asyncio.run(scenario())
+    assert reply.response[3:] == meter.store.image(1)
+
+
+def test_response_too_big_for_one_apdu_is_onp() -> None:
+    server, backend, _ = make()
+    backend.table = bytearray(300)
+    client = PlcClient(OMAK)
+    assert client.receive(server.handle_apdu(client.request(READ), 0.0)) == PlcReply(READ, b"\x04")

@@ -214,6 +214,80 @@ def serve_serial(
     return SerialEndpoint(device, factory, clock).start()
 
 
+# --- CN/IP (PLC requests over ISO/IEC 14908-4) ---------------------------------------------------
+
+
+class CnipEndpoint:
+    """A meter's PLC side on a CN/IP channel: a 14908-1 node (``osgp.lon``) whose explicit
+    request messages with the OSGP code are answered by the meter's :class:`PlcServer`."""
+
+    def __init__(self, link: Any, node: Any) -> None:
+        self.link = link
+        self.node = node
+        self.requests = 0
+
+    @property
+    def port(self) -> int:
+        return int(self.link.port)
+
+    def close(self) -> None:
+        self.node.close()
+        self.link.close()
+
+
+async def start_cnip_endpoint(
+    plc: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    urgent_port: int = 0,
+    peers: tuple[tuple[str, int, int], ...] = (),
+    neuron_id: bytes = bytes.fromhex("000000000001"),
+    domain: bytes = b"\x01",
+    subnet: int = 1,
+    node: int = 2,
+    seed: int = 0,
+) -> CnipEndpoint:
+    """Open a CN/IP link on ``host:port`` and serve ``plc`` (a :class:`PlcServer`) on it.
+
+    ``peers`` are the other devices of the channel (host, port, urgent port), e.g. the
+    concentrator. The node is configured in ``domain`` as ``subnet``/``node``.
+    """
+    import random
+
+    from osgp.app.framing.plc import OSGP_APDU_CODE
+    from osgp.lon.apdu import ExplicitMessage
+    from osgp.lon.netmgmt import DomainEntry
+    from osgp.lon.node import Node, NodeConfig
+    from osgp.lon.node_events import MessageReceived
+    from osgp.lon.node_events import Service as LonService
+    from osgp.lon.udp import CnipLink, Peer, UdpNode
+
+    link = await CnipLink.open(host, port, urgent_port)
+    for h, p, u in peers:
+        link.add_peer(Peer(h, p, u))
+    endpoint = CnipEndpoint(link, None)
+
+    def on_event(udp: UdpNode, ev: object) -> None:
+        if not (
+            isinstance(ev, MessageReceived)
+            and isinstance(ev.apdu, ExplicitMessage)
+            and ev.apdu.code == OSGP_APDU_CODE
+            and ev.service is LonService.REQUEST
+            and ev.incoming is not None
+        ):
+            return
+        endpoint.requests += 1
+        reply = plc.handle_apdu(bytes([ev.apdu.code]) + ev.apdu.data, udp.now())
+        udp.respond(ev.incoming, ExplicitMessage(reply[0], reply[1:]))
+
+    config = NodeConfig(
+        neuron_id=neuron_id, domains=(DomainEntry.for_domain(domain, subnet, node),)
+    )
+    endpoint.node = UdpNode(Node(config, random.Random(seed)), link, on_event=on_event)
+    return endpoint
+
+
 # --- client side ----------------------------------------------------------------------------------
 
 
@@ -390,6 +464,7 @@ class SyncMepClient:
 
 __all__ = [
     "SERIAL_SETTINGS",
+    "CnipEndpoint",
     "PtyEndpoint",
     "SerialEndpoint",
     "SerialTransport",
@@ -400,5 +475,6 @@ __all__ = [
     "open_serial",
     "serve_pty",
     "serve_serial",
+    "start_cnip_endpoint",
     "start_tcp_server",
 ]

@@ -31,6 +31,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--optical", action="append", default=[], metavar="ENDPOINT")
     s.add_argument("--mep", action="append", default=[], metavar="ENDPOINT")
     s.add_argument("--cnip", action="append", default=[], metavar="udp://HOST:PORT")
+    s.add_argument(
+        "--cnip-peer",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT[:URGENT]]",
+        help="another device of the CN/IP channel (e.g. the concentrator)",
+    )
+    s.add_argument("--cnip-urgent-port", type=int, help="urgent UDP port (default: any free)")
+    s.add_argument("--domain", default="01", help="14908 domain ID in hex (default 01)")
+    s.add_argument("--subnet", type=int, default=1, help="14908 subnet (default 1)")
+    s.add_argument("--node", type=int, default=2, help="14908 node (default 2)")
     for name, _size, what in (
         ("mk", None, "optical unique key (MK)"),
         ("pk", None, "optical provisioning key (PK)"),
@@ -165,9 +176,28 @@ async def _serve(args: argparse.Namespace) -> int:
             ser = serve_serial(ep, factory)
             closers.append(ser)
             print(f"{kind} {ep}", flush=True)
-    if args.cnip:
-        print("--cnip: the CN/IP endpoint is not available yet", file=sys.stderr)
-        return 2
+    for ep in args.cnip:
+        from osgp.app.io import start_cnip_endpoint
+
+        host, port = _host_port(ep, "udp://")
+        peers = []
+        for text in args.cnip_peer:
+            parts = text.split(":")
+            p_port = int(parts[1]) if len(parts) > 1 else 1628
+            peers.append((parts[0], p_port, int(parts[2]) if len(parts) > 2 else p_port + 1))
+        cnip = await start_cnip_endpoint(
+            meter.plc,
+            host,
+            port,
+            urgent_port=args.cnip_urgent_port if args.cnip_urgent_port is not None else 0,
+            peers=tuple(peers),
+            neuron_id=meter.device_id,
+            domain=bytes.fromhex(args.domain),
+            subnet=args.subnet,
+            node=args.node,
+        )
+        closers.append(cnip)
+        print(f"cnip udp://{host}:{cnip.port} urgent {cnip.link.urgent_port}", flush=True)
     try:
         if args.duration is not None:
             await asyncio.sleep(args.duration)

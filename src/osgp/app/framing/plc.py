@@ -44,6 +44,7 @@ SEQ_SIZE = 4
 DIGEST_SIZE = 8
 AUTH_FAILED = 0x0B
 SEQUENCE_ERROR = 0x0C
+TOO_LARGE = 0x04
 ACCESS_LEVEL = "OMAK"
 OMA_KEY_SIZE = 12
 
@@ -236,6 +237,9 @@ class PlcServerConfig:
     #: First AES response counter; the meter should persist it or start it at random.
     aes_response_counter: int = 0
     sequence_check: SequenceCheck | None = None
+    #: Largest APDU data (after the code byte) a response may have: 228 in ISO/IEC 14908-1
+    #: (``osgp.lon.apdu.MAX_APDU_DATA``); ``None`` for no limit.
+    max_apdu_data: int | None = 228
     lockout: Lockout = field(default_factory=lambda: Lockout(threshold=30, duration=60.0 * 60))
     on_event: Callable[[str, dict[str, object]], None] | None = None
 
@@ -318,6 +322,12 @@ class PlcServer:
             response = bytes([SEQUENCE_ERROR]) + (expected & 0xFFFFFFFF).to_bytes(4, "big")
         else:
             response = self.backend.handle_c12(opened.c12, ACCESS_LEVEL, now)
+            overhead = (4 if aes_mode else 0) + DIGEST_SIZE
+            limit = self.config.max_apdu_data
+            if limit is not None and len(response) + overhead > limit:
+                # Does not fit one 14908 APDU: "operation not possible"; read it in parts.
+                self._emit("response_too_large", size=len(response))
+                response = bytes([TOO_LARGE])
         if aes_mode:
             self._aes_counter = (self._aes_counter + 1) & 0xFFFFFFFF
             sealed = self._aes_ctx().seal_response(self._aes_counter, request_frame, response)
