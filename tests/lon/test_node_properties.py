@@ -101,6 +101,34 @@ def test_unicast_transactions_under_any_loss_pattern(
     check_invariants(bus, handles, [1], service)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    pattern=st.lists(st.booleans(), max_size=60),
+    retries=st.integers(0, 4),
+    service=st.sampled_from([Service.ACKD, Service.REQUEST]),
+)
+def test_authenticated_transactions_under_any_loss_pattern(
+    pattern: list[bool], retries: int, service: Service
+) -> None:
+    key = bytes.fromhex("a1a2a3a4a5a6")
+    a = Node(make_config(nid(1), node=1, key=key), random.Random(1))
+    b = Node(make_config(nid(2), node=2, key=key), random.Random(2))
+    drop, _ = pattern_drop(pattern)
+    bus = MemoryBus([a, b], drop=drop)  # type: ignore[arg-type]
+    bus.responders[1] = lambda m: ExplicitMessage(0x01, m.apdu.to_bytes())
+    handles = {
+        a.send(
+            0.0, SubnetNodeDest(1, 2, retries=retries), payload(k), service, authenticated=True
+        ): k
+        for k in range(2)
+    }
+    bus.run_until_idle()
+    check_invariants(bus, handles, [1], service)
+    assert all(m.authenticated for m in of_type(bus.events[1], MessageReceived))
+    if not any(pattern):
+        assert all(c.success for c in of_type(bus.events[0], TransactionCompleted))
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     pattern=st.lists(st.booleans(), max_size=80),
