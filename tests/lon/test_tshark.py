@@ -195,3 +195,21 @@ def test_lon_demo_command_prints_an_honest_summary(tmp_path: Path) -> None:
     assert "acknowledged" in out and "request/response" in out and "service pin" in out
     assert "0 malformed" in out
     assert pcap.stat().st_size > 24
+
+
+def test_lon_check_command_compares_any_capture(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    require_tshark()
+    from osgp.cli import main
+
+    path = tmp_path / "kinds.pcap"
+    _write(path, _frames())
+    assert main(["lon", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"tshark decoded {len(_frames())} frames as CN/IP + LON: 0 malformed, 0 with" in out
+    bad = tmp_path / "bad.pcap"
+    with PcapWriter(bad, ManualClock(0)) as w:
+        w.write_udp(("127.0.0.1", 1628), ("127.0.0.2", 1628), b"\x00\x05garbage")
+    assert main(["lon", "check", str(bad)]) == 1
+    assert "cannot check" in capsys.readouterr().out

@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     loss.add_argument("--retries", type=int, default=3)
     loss.set_defaults(func=run_loss_cmd)
+    c = lon_sub.add_parser(
+        "check", help="decode a CN/IP capture with osgp and with tshark and compare every frame"
+    )
+    c.add_argument("pcap", help="classic pcap file of CN/IP datagrams")
+    c.set_defaults(func=run_check_cmd)
     p.set_defaults(func=lambda args: _usage(p))
 
 
@@ -132,3 +137,20 @@ def run_loss_cmd(args: argparse.Namespace) -> int:
         ok = ok and r.delivered_twice == 0 and r.lost_unreported == 0 and r.responses_twice == 0
     print("OK: no duplicate delivery, no unreported loss" if ok else "FAILED")
     return 0 if ok else 1
+
+
+def run_check_cmd(args: argparse.Namespace) -> int:
+    from osgp.lon.errors import DecodeError
+    from osgp.lon.tshark import TsharkMissing, check_capture, summarize
+    from osgp.pcap import PcapError
+
+    try:
+        checks = check_capture(args.pcap)
+    except TsharkMissing as e:
+        print(e)
+        return 1
+    except (OSError, PcapError, DecodeError, ValueError) as e:
+        print(f"cannot check {args.pcap}: {e}")
+        return 1
+    print(summarize(checks, against="osgp's own decoding"))
+    return 0 if all(c.ok for c in checks) else 1

@@ -269,14 +269,14 @@ def check_capture(
     ]
 
 
-def summarize(checks: Iterable[FrameCheck]) -> str:
+def summarize(checks: Iterable[FrameCheck], against: str = "what was sent") -> str:
     """One line: how many frames, how many malformed, how many with differing fields."""
     cs = list(checks)
     bad = [c for c in cs if not c.ok]
     malformed = sum(c.malformed for c in cs)
     text = (
         f"tshark decoded {len(cs)} frames as CN/IP + LON: {malformed} malformed, "
-        f"{len(bad)} with fields differing from what was sent"
+        f"{len(bad)} with fields differing from {against}"
     )
     for c in bad[:5]:
         text += f"\n  frame {c.number}: " + "; ".join(c.mismatches[:3])
