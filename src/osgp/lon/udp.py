@@ -123,7 +123,8 @@ class CnipLink:
         clock: Clock | None = None,
         on_sent: SentHook | None = None,
     ) -> None:
-        ipaddress.IPv4Address(host)  # IPv4 literals only: captures are Ethernet/IPv4/UDP
+        if pcap is not None:
+            ipaddress.IPv4Address(host)  # captures are Ethernet/IPv4/UDP: IPv4 literals only
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
         self.host = host
