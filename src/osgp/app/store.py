@@ -382,18 +382,26 @@ def schema_validator(store: TableStore) -> Validator:
     """Validate a new image by decoding it with the table engine's schema.
 
     The context (dimension tables) comes from the store's current images, with the new image in
-    place of the old one. Tables without a declaration are accepted as they are.
+    place of the old one; it is rebuilt only when a dimension table changes. Tables without a
+    declaration are accepted as they are.
     """
-    from osgp.app.tables import TableError, context_from_images, get_table
+    from osgp.app.tables import TableContext, TableError, context_from_images, get_table
+    from osgp.app.tables.registry import DIMENSION_TABLES, table_id
 
-    def validate(table_id: int, image: bytes) -> None:
+    dims = [table_id(name) for name in DIMENSION_TABLES]
+    cache: dict[tuple[bytes | None, ...], TableContext] = {}
+
+    def validate(tid: int, image: bytes) -> None:
         try:
-            table = get_table(table_id)
+            table = get_table(tid)
         except TableError:
             return
-        images = {t: store.image(t) for t in store.table_ids()}
-        images[table_id] = image
-        ctx = context_from_images(images)
+        images = {d: image if d == tid else store.image(d) for d in dims if store.has(d)}
+        key = tuple(images.get(d) for d in dims)
+        ctx = cache.get(key)
+        if ctx is None:
+            cache.clear()  # keep one context: dimension tables rarely change
+            ctx = cache[key] = context_from_images(images)
         table.decode(image, ctx)
 
     return validate
