@@ -14,6 +14,7 @@ Run: ``.venv/bin/python benchmarks/bench_app_server.py``.
 
 from __future__ import annotations
 
+import functools
 import struct
 import time
 from collections.abc import Callable
@@ -59,13 +60,13 @@ def _baseline(images: dict[int, bytearray]) -> Callable[[bytes], bytes]:
         code = req[0]
         if code == 0x30:
             img = images[(req[1] << 8) | req[2]]
-            return b"\x00" + len(img).to_bytes(2, "big") + img
+            return b"\x00" + len(img).to_bytes(2, "big") + bytes(img)
         if code == 0x3F:
-            _, tid, off, count = pread.unpack(req)
+            tid, off, count = (int(v) for v in pread.unpack(req)[1:])
             chunk = bytes(images[tid][off : off + count])
             return b"\x00" + count.to_bytes(2, "big") + chunk.ljust(count, b"\x00")
         if code == 0x4F:
-            _, tid, off, count = pread.unpack(req[:8])
+            tid, off, count = (int(v) for v in pread.unpack(req[:8])[1:])
             images[tid][off : off + count] = req[8 : 8 + count]
             return b"\x00"
         return b"\x01"
@@ -84,17 +85,17 @@ def run() -> dict[str, float]:
     }
     out: dict[str, float] = {}
     for name, req in cases.items():
-        ours = _rate(lambda req=req: srv.handle_c12(req, "MK", now))
-        ref = _rate(lambda req=req: base(req))
+        ours = _rate(functools.partial(srv.handle_c12, req, "MK", now))
+        ref = _rate(functools.partial(base, req))
         out[f"{name}_per_s"] = ours
         out[f"{name}_baseline_per_s"] = ref
         out[f"{name}_ratio"] = ref / ours
     psn = iter(range(10**9))
-    proc = lambda: srv.handle_c12(  # noqa: E731 - a one-line closure reads best here
-        FullWriteRequest(7, ProcedureRequest(2048 + 3, next(psn) % 200 + 1).to_bytes()).to_bytes(),
-        "MK",
-        now,
-    )
+
+    def proc() -> bytes:
+        bt07 = ProcedureRequest(2048 + 3, next(psn) % 200 + 1).to_bytes()
+        return srv.handle_c12(FullWriteRequest(7, bt07).to_bytes(), "MK", now)
+
     out["procedure_ep03_per_s"] = _rate(proc)
     number = iter(range(10**9))
     reads = [
@@ -102,13 +103,11 @@ def run() -> dict[str, float]:
         PartialReadRequest(23, 0, 44),
         PartialReadRequest(ET03, 0, 8),
     ]
-    tx = lambda: srv.handle_c12(  # noqa: E731
-        FullWriteRequest(
-            ET52, Transaction.requests(next(number) & 0xFFFF, reads).to_bytes()
-        ).to_bytes(),
-        "MK",
-        now,
-    )
+
+    def tx() -> bytes:
+        et52 = Transaction.requests(next(number) & 0xFFFF, reads).to_bytes()
+        return srv.handle_c12(FullWriteRequest(ET52, et52).to_bytes(), "MK", now)
+
     out["transaction_3_reads_per_s"] = _rate(tx)
     return out
 
