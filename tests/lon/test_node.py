@@ -334,3 +334,15 @@ def test_local_errors() -> None:
 
 def test_member_list_helpers_round_trip() -> None:
     assert members_from_m_list(bytes([0b101, 0, 0x80])) == {0, 2, 23}
+
+
+def test_unacknowledged_to_a_group_needs_no_size_but_acknowledged_does() -> None:
+    a = make_node(1)
+    b = Node(make_config(nid(2), subnet=1, node=2, groups=[(9, 0, 3)]), random.Random(2))
+    bus = MemoryBus([a, b])
+    a.send(0.0, GroupDest(9), msg(1), Service.UNACKD)
+    a.send(0.0, GroupDest(9), msg(2), Service.UNACKD_RPT)
+    bus.run_until_idle()
+    assert [m.apdu for m in of_type(bus.events[1], MessageReceived)] == [msg(1), msg(2)]
+    with pytest.raises(LocalProtocolError, match="give size"):
+        a.send(bus.now, GroupDest(9), msg(3), Service.ACKD)

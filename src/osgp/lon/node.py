@@ -551,11 +551,14 @@ class Node:
             size = destination.size
             mine = self._group_entry(destination.group, destination.domain)
             if size is None:
-                if mine is None:
+                if mine is not None:
+                    size = mine.size
+                elif service in (Service.ACKD, Service.REQUEST):
                     raise LocalProtocolError(
                         f"group {destination.group}: give size, or add it to the address table"
                     )
-                size = mine.size
+                else:
+                    size = 0  # unacknowledged services need no member count
             if size == 0 and service in (Service.ACKD, Service.REQUEST):
                 raise LocalProtocolError("an open group (size 0) allows only unacked services")
             tx.expected = max(0, size - (1 if mine is not None else 0))
