@@ -281,7 +281,7 @@ def test_wrong_password_gets_0x0b_then_lockout_refuses_right_key() -> None:
         assert login(server, client, b"guess") == b"\x0b"
         assert server.access is None
         exchange(server, client, client.write(1, b"\xff"))
-    assert server.config.lockout.until == pytest.approx(60.0)
+    assert server.config.lockout.locked_until == pytest.approx(60.0)
     assert login(server, client, b"master-key") == b"\x0b"  # locked: even the MK is refused
     assert {a for _, a in backend.calls} == {"OPEN"}
     assert {k: bytes(v) for k, v in backend.tables.items()} == before

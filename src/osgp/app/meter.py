@@ -39,7 +39,8 @@ DEFAULT_PLC_LOCKOUT = (30, 3600.0)
 
 @dataclass
 class MeterKeys:
-    """The keys of one meter (raw bytes; see :func:`parse_key_arg` for the CLI forms)."""
+    """The keys of one meter, raw bytes (the CLI parses them with
+    :func:`osgp.security.keys.parse_named_key`: text or hex)."""
 
     mk: bytes | None = None
     pk: bytes | None = None
@@ -54,24 +55,6 @@ class MeterKeys:
 
     def mep(self) -> dict[str, bytes]:
         return {n: k[:16] for n, k in (("MAK", self.mak), ("MBK", self.mbk)) if k}
-
-
-def parse_key_arg(text: str, size: int | None = None) -> bytes:
-    """A key given on the command line: ``hex:0102..`` or ``0x0102..`` as hex, else the text.
-
-    Without a prefix a string of only hex digits whose length is exactly twice ``size`` is taken
-    as hex too (so a 12-byte OMA key can be given as 24 hex digits); anything else is UTF-8 text.
-    """
-    t = text.strip()
-    for prefix in ("hex:", "0x", "0X"):
-        if t.startswith(prefix):
-            return bytes.fromhex(t[len(prefix) :])
-    if size is not None and len(t) == 2 * size:
-        try:
-            return bytes.fromhex(t)
-        except ValueError:
-            pass
-    return t.encode()
 
 
 @dataclass
@@ -149,4 +132,4 @@ class ServedMeter:
         )
 
 
-__all__ = ["MeterKeys", "ServedMeter", "parse_key_arg"]
+__all__ = ["MeterKeys", "ServedMeter"]

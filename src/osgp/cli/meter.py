@@ -86,33 +86,32 @@ def _lockout(text: str) -> tuple[int, int]:
 
 def build_meter(args: argparse.Namespace) -> object:
     from osgp.app.meter import ET04, ET04_SECURITY_MODE, ET55, MeterKeys, ServedMeter
-    from osgp.app.meter import parse_key_arg as key
     from osgp.app.store import TableStore
+    from osgp.security.errors import KeyFormatError
+    from osgp.security.keys import parse_key, parse_named_key
 
-    def opt(name: str, size: int | None) -> bytes | None:
-        value = getattr(args, name)
-        return None if value is None else key(value, size)
+    def opt(name: str) -> bytes | None:
+        value = getattr(args, name.lower())
+        if value is None:
+            return None
+        try:
+            if name == "AES_PSK":
+                return parse_key(value, 16)
+            key = parse_named_key(name, value)
+        except KeyFormatError as exc:
+            raise SystemExit(f"--{name.lower().replace('_', '-')}: {exc}") from None
+        # Optical passwords come back NUL-padded to 20 bytes; the session pads the same way.
+        return key.rstrip(b"\x00") if name in ("MK", "PK", "RK") else key
 
     keys = MeterKeys(
-        mk=opt("mk", 20),
-        pk=opt("pk", 20),
-        rk=opt("rk", 20),
-        mak=opt("mak", 16),
-        mbk=opt("mbk", 16),
-        omak=opt("omak", 12) or bytes(12),
-        aes_psk=opt("aes_psk", 16),
+        mk=opt("MK"),
+        pk=opt("PK"),
+        rk=opt("RK"),
+        mak=opt("MAK"),
+        mbk=opt("MBK"),
+        omak=opt("OMAK") or bytes(12),
+        aes_psk=opt("AES_PSK"),
     )
-    for name, k, sizes in (
-        ("--mak", keys.mak, (16, 20)),
-        ("--mbk", keys.mbk, (16, 20)),
-        ("--omak", keys.omak, (12,)),
-        ("--aes-psk", keys.aes_psk, (16,)),
-    ):
-        if k is not None and len(k) not in sizes:
-            raise SystemExit(f"{name} must be {' or '.join(map(str, sizes))} bytes, got {len(k)}")
-    for name, k in (("--mk", keys.mk), ("--pk", keys.pk), ("--rk", keys.rk)):
-        if k is not None and len(k) > 20:
-            raise SystemExit(f"{name} must be at most 20 bytes, got {len(k)}")
     options = {"serial": args.serial} if args.serial else {}
     store = TableStore.with_default_tables(**options)
 
@@ -128,11 +127,12 @@ def build_meter(args: argparse.Namespace) -> object:
                 store.patch(ET55, offset, bytes([n, minutes]))
             elif offset == 22:
                 meter.optical_lockout.settings = None
-                meter.optical_lockout.threshold, meter.optical_lockout.duration = n, 60.0 * minutes
+                meter.optical_lockout.threshold = n
+                meter.optical_lockout.duration_s = 60.0 * minutes
             else:
                 lock = meter.plc.config.lockout
                 lock.settings = None
-                lock.threshold, lock.duration = n, 60.0 * minutes
+                lock.threshold, lock.duration_s = n, 60.0 * minutes
     if args.security_mode and store.has(ET04) and store.size(ET04) > ET04_SECURITY_MODE:
         store.patch(ET04, ET04_SECURITY_MODE, bytes([2 if args.security_mode == "aes" else 0]))
     return meter

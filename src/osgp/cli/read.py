@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from osgp.app.io import SyncMepClient, SyncOpticalClient
@@ -42,74 +41,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).hex()
-    if isinstance(value, int | float | str | bool) or value is None:
-        return value
-    return str(value)
-
-
-def _text(value: Any, indent: int = 0) -> list[str]:
-    pad = "  " * indent
-    lines: list[str] = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(v, dict | list) and v:
-                lines.append(f"{pad}{k}:")
-                lines += _text(v, indent + 1)
-            else:
-                lines.append(f"{pad}{k}: {_scalar(v)}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            if isinstance(v, dict | list) and v:
-                lines.append(f"{pad}[{i}]:")
-                lines += _text(v, indent + 1)
-            else:
-                lines.append(f"{pad}[{i}]: {_scalar(v)}")
-    else:
-        lines.append(f"{pad}{_scalar(value)}")
-    return lines
-
-
-def _scalar(v: Any) -> str:
-    if isinstance(v, bytes | bytearray):
-        return bytes(v).hex(" ") or "(empty)"
-    return str(v)
-
-
 def render(table: int, data: bytes, context_images: dict[int, bytes], as_json: bool) -> str:
-    """The decoded table, through the table engine (its renderer when it has one)."""
+    """The decoded table through the table engine's renderer; a table the engine cannot decode
+    (unknown, or not sized by the dimension tables read) is shown as bytes with the reason."""
     from osgp.app.tables import context_from_images, get_table, table_name
+    from osgp.app.tables.render import render_json, render_text
 
-    name = table_name(table)
     try:
         schema = get_table(table)
         ctx = context_from_images({**context_images, table: data})
-        value = schema.decode(data, ctx)
-    except Exception as exc:  # a table the engine does not know or cannot size: show bytes
-        value = None
-        why = str(exc)
-    if as_json:
-        doc: dict[str, Any] = {"table": name, "id": table, "size": len(data), "hex": data.hex()}
-        if value is not None:
-            doc["fields"] = _jsonable(value)
-        else:
-            doc["error"] = why
-        return json.dumps(doc, indent=2)
-    renderer: Any = None
-    with contextlib.suppress(ImportError):
-        renderer = importlib.import_module("osgp.app.tables.render")
-    if value is not None and hasattr(renderer, "render_text"):
-        return str(renderer.render_text(schema, value))
-    head = f"{name} ({table}, {len(data)} bytes)"
-    if value is None:
-        return f"{head}\n  not decoded: {why}\n  {data.hex(' ')}"
-    return "\n".join([head, *_text(value, 1)])
+        if as_json:
+            doc = render_json(schema, data, ctx)
+            doc["hex"] = data.hex()
+            return json.dumps(doc, indent=2)
+        return render_text(schema, data, ctx)
+    except Exception as exc:  # show what arrived rather than nothing
+        if as_json:
+            return json.dumps(
+                {
+                    "id": table,
+                    "name": table_name(table),
+                    "size": len(data),
+                    "hex": data.hex(),
+                    "error": str(exc),
+                },
+                indent=2,
+            )
+        return f"{table_name(table)} ({table}, {len(data)} bytes)\n  not decoded: {exc}\n" + (
+            "  " + data.hex(" ")
+        )
 
 
 def fetch(
@@ -146,9 +106,10 @@ def fetch(
 def run(args: argparse.Namespace) -> int:
     from osgp.app.framing.optical import OpticalClientError
     from osgp.app.io import SerialTransport, SyncMepClient, SyncOpticalClient
-    from osgp.app.meter import parse_key_arg
     from osgp.app.tables import table_id
     from osgp.app.tables.registry import DIMENSION_TABLES
+    from osgp.security.errors import KeyFormatError
+    from osgp.security.keys import parse_named_key
 
     try:
         table = table_id(args.table)
@@ -165,19 +126,20 @@ def run(args: argparse.Namespace) -> int:
     client: SyncOpticalClient | SyncMepClient
     try:
         if args.optical:
+            name = "MK" if args.mk else "PK" if args.pk else "RK"
             key_text = args.mk or args.pk or args.rk
+            key = parse_named_key(name, key_text) if key_text else None
             client = SyncOpticalClient(transport, timeout=args.timeout)
             client.start()
-            client.login(parse_key_arg(key_text) if key_text else None)
+            client.login(key.rstrip(b"\x00") if key else None)
             chunk = 900  # fits the 2 x 512-byte packets negotiated
         else:
             key_text = args.mak or args.mbk
             if not key_text:
                 print("--mep needs --mak or --mbk", file=sys.stderr)
                 return 2
-            client = SyncMepClient(
-                transport, parse_key_arg(key_text, 16), encrypt=args.encrypt, timeout=args.timeout
-            )
+            key = parse_named_key("MAK" if args.mak else "MBK", key_text)
+            client = SyncMepClient(transport, key, encrypt=args.encrypt, timeout=args.timeout)
             chunk = 400  # a MEP message carries at most 476 bytes
         try:
             data = fetch(client, table, args, images, dims, chunk)
@@ -186,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
     except OpticalClientError as exc:
         print(f"read failed: {exc}", file=sys.stderr)
         return 1
+    except KeyFormatError as exc:
+        print(f"bad key: {exc}", file=sys.stderr)
+        return 2
     if args.raw:
         print(data.hex())
         return 0

@@ -14,8 +14,9 @@ All three are sans-IO: bytes and ``now`` in, bytes and timer requests out. Each 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from osgp.security.keys import LockoutCounter
 
 if TYPE_CHECKING:
     from osgp.security.seqnum import SequenceValidator
@@ -69,37 +70,25 @@ def sequence_check(validator: SequenceValidator) -> SequenceCheck:
     return check
 
 
-@dataclass
-class Lockout:
-    """Consecutive authentication failures and the lockout they cause (ET55.20/21 on PLC,
-    ET55.22/23 on the optical port). ``threshold`` 0 disables it. While locked out even the right
-    key is refused (with 0x0B); the lockout ends ``duration`` seconds after it began."""
+class Lockout(LockoutCounter):
+    """The lockout of :mod:`osgp.security.keys` (consecutive failures, then a refusal period in
+    which even the right key gets 0x0B), able to re-read its threshold and duration at each
+    failure from ``settings`` (the meter points it at ET55.20/21 or ET55.22/23)."""
 
-    threshold: int = 5
-    duration: float = 60.0
-    failures: int = 0
-    until: float | None = None
-    #: If set, ``(threshold, duration)`` is read from here at each failure (e.g. from ET55).
-    settings: Callable[[], tuple[int, float]] | None = None
-
-    def locked(self, now: float) -> bool:
-        if self.until is None:
-            return False
-        if now >= self.until:
-            self.until = None
-            self.failures = 0
-            return False
-        return True
+    def __init__(
+        self,
+        threshold: int = 5,
+        duration: float = 60.0,
+        *,
+        settings: Callable[[], tuple[int, float]] | None = None,
+    ) -> None:
+        super().__init__(threshold, duration)
+        self.settings = settings
 
     def fail(self, now: float) -> None:
         if self.settings is not None:
-            self.threshold, self.duration = self.settings()
-        self.failures += 1
-        if self.threshold and self.failures >= self.threshold:
-            self.until = now + self.duration
-
-    def succeed(self) -> None:
-        self.failures = 0
+            self.threshold, self.duration_s = self.settings()
+        self.record_failure(now)
 
 
 __all__ = ["C12Backend", "FrameError", "Lockout", "SequenceCheck", "need", "sequence_check"]

@@ -646,18 +646,18 @@ class OpticalServer:
             return bytes([Response.ERR])
         lock = self.config.lockout
         if lock.locked(now):
-            self._emit("auth_refused_locked", until=lock.until)
+            self._emit("auth_refused_locked", until=lock.locked_until)
             return bytes([Response.AUTH_FAILED])
         password = req[1:]
         for level, want in self._passwords.items():
             if password == want:
-                lock.succeed()
+                lock.record_success(now)
                 self.access = level
                 self._emit("auth_ok", level=level)
                 return bytes([Response.OK])
         lock.fail(now)
         self.access = None
-        self._emit("auth_failed", failures=lock.failures, locked=lock.until is not None)
+        self._emit("auth_failed", failures=lock.failures, locked=lock.locked_until is not None)
         return bytes([Response.AUTH_FAILED])
 
     def _table(self, req: bytes, now: float) -> bytes:

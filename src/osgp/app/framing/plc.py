@@ -313,7 +313,7 @@ class PlcServer:
                     self.stats["rc4_refused"] += 1
                     return self._refuse(req.code, "RC4 message in AES mode (ET04.127 = 2)", now)
             return self._refuse(req.code, str(exc), now)
-        lock.succeed()
+        lock.record_success(now)
         check = self.config.sequence_check
         expected = check(opened.sequence) if check is not None else None
         if expected is not None:
