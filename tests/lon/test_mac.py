@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from osgp.lon.mac import MAX_BACKLOG, PL20A, PL20N, Mac, MacParameters
+from osgp.lon.mac import MAX_BACKLOG, PL20A, PL20N, Mac, MacParameters, Transmission
 from osgp.lon.macsim import response_burst
 from osgp.lon.timers import (
     RECEIVE_TIMER_MS,
@@ -209,3 +211,74 @@ def test_timer_encodings() -> None:
     assert encode_receive_timer(8.0) == 12 and encode_receive_timer(99.0) == 15
     with pytest.raises(ValueError):
         transmit_timer(16)
+
+
+_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["request", "busy", "idle", "rx", "timer", "collision"]),
+        st.floats(0.0, 0.2),
+        st.integers(0, 70),
+        st.booleans(),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_ops, seed=st.integers(0, 2**32))
+def test_mac_invariants_under_random_driving(
+    ops: list[tuple[str, float, int, bool]], seed: int
+) -> None:
+    mac = Mac(PL20A.with_node_priority(2), random.Random(seed))
+    now = 0.0
+    busy = False
+    idle_since = 0.0
+    last_end = 0.0
+    sent: list[Transmission] = []
+
+    def fire(until: float) -> None:
+        nonlocal last_end, idle_since
+        while (t := mac.next_timer()) is not None and t <= until:
+            for tx in mac.handle_timer(t):
+                assert not busy, "transmitted while the medium was busy"
+                assert tx.start >= last_end - 1e-9, "own transmissions overlap"
+                assert tx.start >= idle_since + PL20A.beta1_post_rx - 1e-9
+                sent.append(tx)
+                last_end = tx.end
+                idle_since = tx.end
+            assert 1 <= mac.backlog <= MAX_BACKLOG
+
+    for op, dt, value, flag in ops:
+        fire(now + dt)
+        now = max(now + dt, mac.transmitting.start if mac.transmitting else now)
+        if op == "request":
+            mac.request_transmit(now, bytes(8 + value % 20), flag, min(value, 63))
+        elif op == "busy" and mac.transmitting is None:
+            mac.channel_busy(now)
+            busy = True
+        elif op == "idle" and busy:
+            mac.channel_idle(now)
+            busy = False
+            idle_since = now
+        elif op == "rx":
+            mac.frame_received(now, value)
+        elif op == "collision" and mac.transmitting is not None:
+            mac.report_collision(now)
+            last_end = now
+            idle_since = now
+        assert 1 <= mac.backlog <= MAX_BACKLOG
+    if busy:
+        mac.channel_idle(now)
+        busy = False
+        idle_since = now
+    fire(now + 10_000.0)
+    assert mac.queued == 0 and mac.transmitting is None  # everything queued was sent
+
+
+def test_busy_during_beta1_does_not_change_the_backlog() -> None:
+    # Regression: the randomising phase had not started, and the "idle slots waited" came out
+    # negative, raising the backlog instead of leaving it alone.
+    mac = Mac(PL20A, FixedRandom(3))
+    mac.request_transmit(0.0, FRAME, False, 0)
+    mac.channel_busy(PL20A.beta1_post_rx / 2)
+    assert mac.backlog == 1

@@ -359,7 +359,7 @@ class Mac:
         # RANDOM_IDLE), the backlog falls by one per packet cycle of silence.
         if self._idle_since is not None and self._tx is None and self.queued == 0:
             start = max(self._cycle_start, self._idle_since)
-            cycles = int((now - start + _EPS) // self.params.packet_cycle)
+            cycles = max(0, int((now - start + _EPS) // self.params.packet_cycle))
             if cycles > 0:
                 self._backlog = max(MIN_BACKLOG, self._backlog - cycles)
                 self._cycle_start = start + cycles * self.params.packet_cycle
@@ -402,7 +402,8 @@ class Mac:
         # -1 backlog for every W_base randomising slots that passed with no channel activity.
         if self._random_wait_start is None:
             return
-        slots = int((now - self._random_wait_start + _EPS) // self.params.beta2)
+        # The wait may not have reached the randomising phase yet (busy during beta1).
+        slots = max(0, int((now - self._random_wait_start + _EPS) // self.params.beta2))
         dec = slots // self.params.w_base
         if dec:
             self._backlog = max(MIN_BACKLOG, self._backlog - dec)
