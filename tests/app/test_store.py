@@ -205,3 +205,63 @@ def test_reads_and_writes_follow_the_documented_rules(
     start = offset if partial else 0
     n = min(len(data), 10 - start)
     assert s.image(3) == before[:start] + data[:n] + before[start + n :]
+
+
+# -- BT74 event log kept from logged events -----------------------------------------------------
+
+
+def log_store(capacity: int, flags: int = 0x04) -> TableStore:
+    bt74 = bytes([flags]) + bytes(10) + bytes(14 * capacity)
+    return TableStore({3: bytes(10), 74: bt74})
+
+
+def test_events_fill_bt74_as_a_circular_list() -> None:
+    from osgp.app.eventlog import append_event
+
+    s = log_store(2)
+    for n, event in enumerate((3, 66, 78)):
+        assert append_event(s, event, 0x100 + n, T0 + n, 0xFFFE)
+    img = s.image(74)
+    assert int.from_bytes(img[1:3], "little") == 2  # valid entries
+    assert int.from_bytes(img[3:5], "little") == 0  # newest is element 0 again
+    assert int.from_bytes(img[5:9], "little") == 3  # sequence never resets
+    assert int.from_bytes(img[9:11], "little") == 2  # unread, capped
+    assert img[0] & 0x02  # overflow: an unread entry was overwritten
+    newest = img[11:25]
+    assert newest == bytes([26, 1, 1, 0, 0, 2]) + bytes.fromhex("0300 feff 4e00 0201")
+    assert s.image(3)[7] & 0x10 and s.image(3)[6] & 0x40  # BT03 unread / overflow pending
+
+
+def test_inhibit_overflow_drops_new_events() -> None:
+    from osgp.app.eventlog import append_event
+
+    s = log_store(1, flags=0x04 | 0x08)
+    assert append_event(s, 3, 0, T0)
+    before = s.image(74)
+    assert not append_event(s, 66, 0, T0)
+    assert s.image(74) == before
+
+
+def test_procedure_events_land_in_the_default_meters_bt74() -> None:
+    from osgp.app.procedures import ProcedureRequest
+    from osgp.app.server import TableServer
+    from osgp.app.services import FullReadRequest, FullWriteRequest, ReadResponse
+    from osgp.app.tables import context_from_images, get_table
+
+    s = TableStore.with_default_tables()
+    srv = TableServer(s, posting_delay=0)
+    req = FullWriteRequest(7, ProcedureRequest(2048 + 2, 1, b"\x00").to_bytes())
+    assert srv.handle(req, "OMAK", T0).ok
+    got = srv.handle(FullReadRequest(74), "OMAK", T0)
+    assert isinstance(got, ReadResponse)
+    ctx = context_from_images({t: s.image(t) for t in s.table_ids()})
+    log = get_table(74).decode(got.data, ctx)
+    assert (log["nbr_valid_entries"], log["nbr_unread_entries"], log["last_entry_seq_nbr"]) == (
+        1,
+        1,
+        1,
+    )
+    entry = log["entries"][0]
+    assert entry["event"]["event_code"] == 66
+    assert entry["user_id"] == 0xFFFE  # a PLC message
+    assert entry["argument"] == (0x0102).to_bytes(2, "little")

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.algorithms import AES
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from osgp.app.access import ET
+from osgp.app.eventlog import user_id_for
 from osgp.app.hooks import DeviceHooks
 from osgp.app.services import ResponseCode, ServiceError
 from osgp.app.store import PED_SIZE, StoreError, TableStore
@@ -206,6 +207,10 @@ def _u16(b: bytes, o: int = 0) -> int:
     return int.from_bytes(b[o : o + 2], "little")
 
 
+def _log(ctx: ProcedureContext, event_id: int, argument: int, now: float) -> None:
+    ctx.store.log_event(event_id, argument, now, user_id_for(ctx.access))
+
+
 def _set_image(ctx: ProcedureContext, table_id: int, image: bytes) -> None:
     """Write a whole table from a procedure: validated, and the device sees it via on_write."""
     ctx.store.write(table_id, image, ctx.now)
@@ -273,7 +278,7 @@ def bp10_set_date_time(ctx: ProcedureContext) -> ProcedureOutcome:
     ctx.hooks.set_time(float(calendar.timegm(new.utctimetuple())), ctx.now)
     update_bt52(ctx.store, ctx.now)
     update_bt55(ctx.store, ctx.now)
-    ctx.hooks.log_event(EVENT_TIME_CHANGED, 0, ctx.now)
+    _log(ctx, EVENT_TIME_CHANGED, 0, ctx.now)
     return OK
 
 
@@ -294,7 +299,7 @@ def ep16_gradual_clock(ctx: ProcedureContext) -> ProcedureOutcome:
     ctx.hooks.adjust_clock_gradually(float(delta), rate, ctx.now)
     update_bt52(ctx.store, ctx.now)
     update_bt55(ctx.store, ctx.now)
-    ctx.hooks.log_event(EVENT_TIME_CHANGED, delta & 0xFFFF, ctx.now)
+    _log(ctx, EVENT_TIME_CHANGED, delta & 0xFFFF, ctx.now)
     return OK
 
 
@@ -320,7 +325,7 @@ def ep03_clear_alarms(ctx: ProcedureContext) -> ProcedureOutcome:
 def _relay(ctx: ProcedureContext, relay: int, closed: bool | None, reason: int) -> ProcedureOutcome:
     if not ctx.hooks.set_relay(relay, closed, ctx.now):
         state = 0x10  # failure bit of event 66
-        ctx.hooks.log_event(EVENT_LOAD_DISCONNECT, state | (reason << 8), ctx.now)
+        _log(ctx, EVENT_LOAD_DISCONNECT, state | (reason << 8), ctx.now)
         return CONFLICT
     if ctx.store.has(3) and ctx.store.size(3) > 4:
         img = bytearray(ctx.store.image(3))
@@ -329,7 +334,7 @@ def _relay(ctx: ProcedureContext, relay: int, closed: bool | None, reason: int) 
             img[4] = (img[4] & ~0x08) | (0x08 if closed is False else 0)  # control relay open
         _set_image(ctx, 3, bytes(img))
     state = 0 if closed is None else (1 if closed else 2)
-    ctx.hooks.log_event(EVENT_LOAD_DISCONNECT, state | (reason << 8), ctx.now)
+    _log(ctx, EVENT_LOAD_DISCONNECT, state | (reason << 8), ctx.now)
     return OK
 
 
@@ -650,7 +655,7 @@ def ep10_switch_bank(ctx: ProcedureContext) -> ProcedureOutcome:
         img = bytearray(ctx.store.image(3))
         img[5] |= 0x40  # BT03.5 bit 6: code bank changed
         _set_image(ctx, 3, bytes(img))
-    ctx.hooks.log_event(EVENT_CODE_BANK_CHANGED, 0, ctx.now)
+    _log(ctx, EVENT_CODE_BANK_CHANGED, 0, ctx.now)
     return OK
 
 

@@ -130,6 +130,8 @@ class TableStore:
         self._pending: dict[int, PendingEntry] = {}
         self.validator = validator
         self.hooks = hooks if hooks is not None else DeviceHooks()
+        #: Keep BT74 (primary event log) from the events the store and procedures log.
+        self.event_log = True
         #: Broadcast group ids this device belongs to (EP27); at most ``max_group_ids``.
         self.group_ids: list[int] = []
         self.max_group_ids = 10
@@ -152,6 +154,14 @@ class TableStore:
         store = cls(images, pending_tables=pending_tables, hooks=hooks)
         store.validator = schema_validator(store)
         return store
+
+    def log_event(self, event_id: int, argument: int, now: float, user_id: int = 0xFFFF) -> None:
+        """Tell the device about an event and append it to BT74 (when kept)."""
+        self.hooks.log_event(event_id, argument, now)
+        if self.event_log:
+            from osgp.app.eventlog import append_event
+
+            append_event(self, event_id, argument, now, user_id)
 
     # -- catalogue -------------------------------------------------------------------------
     def add_table(self, table_id: int, image: bytes) -> None:
@@ -346,7 +356,7 @@ class TableStore:
         old = bytes(self._images[base])
         del self._pending[base]
         self._commit(base, old, bytes(entry.image), now)
-        self.hooks.log_event(EVENT_PENDING_ACTIVATED, base + PENDING_OFFSET, now)
+        self.log_event(EVENT_PENDING_ACTIVATED, base + PENDING_OFFSET, now)
 
     def clear_pending(self, base: int | None, now: float, ped: bytes | None = None) -> int:
         """Drop pending copies: one table, all (``base=None``), or those whose PED matches."""
@@ -357,7 +367,7 @@ class TableStore:
         ]
         for b in victims:
             del self._pending[b]
-            self.hooks.log_event(EVENT_PENDING_CLEARED, b + PENDING_OFFSET, now)
+            self.log_event(EVENT_PENDING_CLEARED, b + PENDING_OFFSET, now)
         return len(victims)
 
     # -- transactions ----------------------------------------------------------------------
