@@ -60,6 +60,7 @@ from osgp.lon.node_events import (
     ManagementHandled,
     MessageReceived,
     NodeStateChanged,
+    ResetRequested,
     ResponseReceived,
     ServicePinReceived,
     TransactionCompleted,
@@ -292,3 +293,11 @@ def test_physical_reset_fails_open_transactions() -> None:
     net.bus.run_until_idle()
     (done,) = of_type(net.bus.events[2], TransactionCompleted)
     assert done.handle == h and not done.success and done.reason == "node reset"
+
+
+def test_write_memory_with_reset_form_asks_the_application_to_reset() -> None:
+    net = Net()
+    req = WriteMemoryRequest(MemoryMode.CONFIG_RELATIVE, 0, b"\x01", form=0x08)
+    assert net.request(SubnetNodeDest(1, 3), req) == SuccessResponse(0x6E)
+    (reset,) = of_type(net.bus.events[2], ResetRequested)
+    assert not reset.physical and (reset.source.subnet, reset.source.node) == (1, 100)

@@ -1344,6 +1344,8 @@ class Node:
             return self._fail(req.CODE) if data is None else self._ok(req.CODE, data)
         if isinstance(req, WriteMemoryRequest):
             ok = self.write_memory(req.mode, req.offset, req.data)
+            if ok and req.form & 0x08:  # "reset after write": an application reset
+                self._events.append(ResetRequested(False, src))
             return self._ok(req.CODE) if ok else self._fail(req.CODE)
         if isinstance(req, QueryStatusRequest):
             return self._ok(req.CODE, self._status_bytes())
@@ -1379,6 +1381,8 @@ class Node:
         elif mode is NodeMode.PHYSICAL_RESET:
             self.reset(now)
             self._events.append(ResetRequested(True, src))
+        elif mode is NodeMode.RESET_TX_TRACKING:
+            self._tid_table.clear()  # EX mode 5: forget which TID each destination saw last
         return None
 
     def reset(self, now: float) -> None:
