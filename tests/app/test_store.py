@@ -265,3 +265,32 @@ def test_procedure_events_land_in_the_default_meters_bt74() -> None:
     assert entry["event"]["event_code"] == 66
     assert entry["user_id"] == 0xFFFE  # a PLC message
     assert entry["argument"] == (0x0102).to_bytes(2, "little")
+
+
+def test_bp05_clears_the_unread_flag_once_everything_is_read() -> None:
+    from osgp.app.procedures import ProcedureRequest
+    from osgp.app.server import TableServer
+    from osgp.app.services import FullWriteRequest
+
+    s = TableStore.with_default_tables()
+    srv = TableServer(s, posting_delay=0)
+    s.log_event(3, 0, T0)
+    s.log_event(3, 0, T0)
+    assert s.image(3)[7] & 0x10
+    for psn, read in ((1, 1), (2, 1)):
+        req = ProcedureRequest(5, psn, bytes([1]) + read.to_bytes(2, "little"))
+        assert srv.handle(FullWriteRequest(7, req.to_bytes()), "MK", T0).ok
+        assert bool(s.image(3)[7] & 0x10) is (psn == 1)
+    assert int.from_bytes(s.image(74)[1:3], "little") == 2  # entries stay, only unread drops
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=6, max_size=6), st.floats(0, 4e9))
+def test_random_ped_bytes_raise_only_store_error(data: bytes, written: float) -> None:
+    try:
+        ped = PED.from_bytes(data)
+        due = ped.activation_time(written)
+    except StoreError:
+        return
+    assert ped.to_bytes() == bytes([data[0] & 0x3F]) + data[1:]
+    assert due is None or due >= 0

@@ -456,6 +456,14 @@ def _list_fields(store: TableStore, lst: int) -> tuple[int, int, int, int, int] 
     return None
 
 
+def _clear_unread_flag(ctx: ProcedureContext, table: int) -> None:
+    """BT03.7 bit 4 says the event log has unread entries; clear it once none are left."""
+    if table == 74 and ctx.store.has(3) and ctx.store.size(3) > 7:
+        status = bytearray(ctx.store.image(3))
+        status[7] &= ~0x10 & 0xFF
+        ctx.store.put(3, bytes(status))
+
+
 def bp04_reset_list_pointers(ctx: ProcedureContext) -> ProcedureOutcome:
     """BP04 (C12.19 SP04): ``LIST u8``: 0 all, 1 event log BT74, 2 self-reads BT26, 3-6 LP sets.
 
@@ -478,6 +486,7 @@ def bp04_reset_list_pointers(ctx: ProcedureContext) -> ProcedureOutcome:
         img[last : last + lsize] = bytes(lsize)
         img[unread : unread + usize] = bytes(usize)
         _set_image(ctx, table, bytes(img))
+        _clear_unread_flag(ctx, table)
     return OK
 
 
@@ -499,6 +508,8 @@ def bp05_update_last_read(ctx: ProcedureContext) -> ProcedureOutcome:
         left = max(0, int.from_bytes(img[unread : unread + usize], "little") - n)
         img[unread : unread + usize] = left.to_bytes(usize, "little")
         _set_image(ctx, table, bytes(img))
+        if left == 0:
+            _clear_unread_flag(ctx, table)
     return OK
 
 
