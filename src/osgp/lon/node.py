@@ -14,6 +14,11 @@ through ``now`` arguments (seconds on the driver's clock)::
             node.respond(now, ev.incoming, ExplicitMessage(0x01, b"ok"))
     t = node.next_timer()                   # absolute time to call node.handle_timer(t), or None
 
+A driver with a MAC queue (the power-line simulator, :mod:`osgp.lon.macbus`) sets
+``NodeConfig(timers_from_transmission=True)`` and calls ``node.transmitted(now, frame)`` when a
+frame has left the MAC, so that retry timers run from the actual transmission. ``make_config(...)``
+builds a configured node in one domain; ``node.service_pin(now)`` queues the service pin message.
+
 Events (``osgp.lon.node_events``): MessageReceived, ResponseReceived, TransactionCompleted,
 AuthenticationFailed, ServicePinReceived, ManagementHandled, NodeStateChanged, Wink,
 ResetRequested.
