@@ -294,3 +294,16 @@ def test_random_ped_bytes_raise_only_store_error(data: bytes, written: float) ->
         return
     assert ped.to_bytes() == bytes([data[0] & 0x3F]) + data[1:]
     assert due is None or due >= 0
+
+
+def test_a_vetoed_activation_drops_the_pending_copy() -> None:
+    class Veto(DeviceHooks):
+        def on_write(self, table_id: int, image: bytes, now: float) -> None:
+            raise WriteRejected("calendar not supported")
+
+    hooks = Veto()
+    s = make(hooks=hooks)
+    s.write(4150, ped_relative(1) + b"\xee" * 20, T0)
+    assert s.activate_due(T0 + 1) == []
+    assert s.image(54) == bytes(range(20)) and s.pending() == {}
+    assert [e.event_id for e in hooks.events] == [29]

@@ -760,7 +760,8 @@ class ProcedureRunner:
         else:
             try:
                 outcome = handler(ProcedureContext(self.store, request, now, access, self))
-            except StoreError:
+            except (StoreError, ValueError):
+                # A table the handler needs is missing, too small or refused the new content.
                 outcome = ProcedureOutcome(ProcedureResult.CONFLICT)
         record = ProcedureResponse(
             request.procedure_id,

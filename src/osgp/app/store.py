@@ -341,7 +341,14 @@ class TableStore:
         done = []
         for base, entry in sorted(self._pending.items()):
             if entry.due is not None and entry.due <= now:
-                self.activate(base, now)
+                try:
+                    self.activate(base, now)
+                except StoreError:
+                    # The device vetoed the new image: the pending copy is dropped (event 29)
+                    # rather than retried forever; the active table is unchanged.
+                    self._pending.pop(base, None)
+                    self.log_event(EVENT_PENDING_CLEARED, base + PENDING_OFFSET, now)
+                    continue
                 done.append(base)
         return done
 
@@ -354,8 +361,8 @@ class TableStore:
         if entry.ped.demand_reset:
             self.hooks.demand_reset(now)
         old = bytes(self._images[base])
-        del self._pending[base]
         self._commit(base, old, bytes(entry.image), now)
+        del self._pending[base]
         self.log_event(EVENT_PENDING_ACTIVATED, base + PENDING_OFFSET, now)
 
     def clear_pending(self, base: int | None, now: float, ped: bytes | None = None) -> int:
