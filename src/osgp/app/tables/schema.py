@@ -21,6 +21,8 @@ Every malformed input raises :class:`TableError` naming the table, the field and
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -228,7 +230,7 @@ class TableContext:
 class _Env:
     """Evaluation environment while decoding/encoding one table."""
 
-    __slots__ = ("ctx", "indices", "path", "root", "scopes", "table")
+    __slots__ = ("cache", "ctx", "path", "root", "scopes", "table")
 
     def __init__(self, ctx: TableContext, table: str, root: Mapping[str, Any]) -> None:
         self.ctx = ctx
@@ -236,8 +238,21 @@ class _Env:
         self.root = root
         #: Records being decoded/encoded, innermost last; "." references start there.
         self.scopes: list[Mapping[str, Any]] = [root]
-        self.indices: list[int] = []
-        self.path: list[str] = []
+        #: Field names and array indices (ints) from the table down to the current field.
+        self.path: list[str | int] = []
+        #: Resolved references to other tables, which are constant during one call.
+        self.cache: dict[str | Expr, int] = {}
+
+    @property
+    def indices(self) -> list[int]:
+        return [p for p in self.path if isinstance(p, int)]
+
+    def index(self) -> int:
+        """The innermost array index (0 outside arrays)."""
+        for p in reversed(self.path):
+            if isinstance(p, int):
+                return p
+        return 0
 
     def where(self, leaf: str | None = None) -> str:
         parts = [*self.path]
@@ -245,11 +260,9 @@ class _Env:
             parts.append(leaf)
         out = ""
         for p in parts:
-            if not p:
-                continue
-            if p.startswith("["):
-                out += p
-            else:
+            if isinstance(p, int):
+                out += f"[{p}]"
+            elif p:
                 out += ("." if out else "") + p
         return out
 
@@ -284,7 +297,7 @@ class _Env:
             if part == "{i}":
                 if not self.indices:
                     raise TableError(f"reference {path} uses {{i}} outside an array")
-                part = str(self.indices[-1])
+                part = str(self.index())
             try:
                 node = node[int(part)] if isinstance(node, list) else node[part]
             except (KeyError, IndexError, ValueError, TypeError):
@@ -356,7 +369,13 @@ class _Ref(Expr):
     path: str
 
     def evaluate(self, env: _Env) -> int:
+        cache = env.cache
+        hit = cache.get(self.path)
+        if hit is not None:
+            return hit
         value = env.resolve(self.path)
+        if isinstance(value, int) and self._constant(env):
+            cache[self.path] = int(value)
         if isinstance(value, bool):
             return int(value)
         if not isinstance(value, int):
@@ -366,6 +385,11 @@ class _Ref(Expr):
                 field=env.where() or None,
             )
         return value
+
+    def _constant(self, env: _Env) -> bool:
+        """Values in other tables (and meter constants) cannot change during one call."""
+        head = self.path.split(".", 1)[0]
+        return head not in ("", env.table) and "{i}" not in self.path
 
     def refs(self) -> set[str]:
         return {self.path}
@@ -377,7 +401,7 @@ class _Ref(Expr):
 @dataclass(frozen=True, eq=False)
 class _Index(Expr):
     def evaluate(self, env: _Env) -> int:
-        return env.indices[-1] if env.indices else 0
+        return env.index()
 
     def __str__(self) -> str:
         return "i"
@@ -448,7 +472,33 @@ def _as_expr(dim: Dim) -> Expr:
 def _eval(dim: Dim, env: _Env) -> int:
     if isinstance(dim, int):
         return dim
-    return _as_expr(dim).evaluate(env)
+    expr = _as_expr(dim)
+    cache = env.cache
+    hit = cache.get(expr)
+    if hit is not None:
+        return hit
+    value = expr.evaluate(env)
+    if _is_constant(expr, env.table):
+        cache[expr] = value
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_constant(expr: Expr, table: str) -> bool:
+    """True if ``expr`` reads only other tables or meter constants (no own fields, no index)."""
+    if _uses_index(expr):
+        return False
+    return all(p.split(".", 1)[0] not in ("", table) for p in expr.refs())
+
+
+def _uses_index(expr: Expr) -> bool:
+    if isinstance(expr, _Index):
+        return True
+    if isinstance(expr, _Ref):
+        return "{i}" in expr.path
+    if isinstance(expr, _BinOp):
+        return _uses_index(expr.left) or _uses_index(expr.right)
+    return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -972,10 +1022,14 @@ class Nibbles(_Sized):
         n = self.nbytes(env)
         if not isinstance(value, list | tuple) or len(value) != 2 * n:
             raise self._bad(env, f"needs a list of {2 * n} nibbles, got {value!r}")
-        for v in value:
-            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 15:
-                raise self._bad(env, f"nibble {v!r} not in 0..15")
-        out += bytes(value[k] << 4 | value[k + 1] for k in range(0, 2 * n, 2))
+        try:
+            raw = bytes(value)  # C-speed type and 0..255 check
+        except (TypeError, ValueError):
+            raw = b"\xff"
+        if (raw and max(raw) > 15) or bool in map(type, value):
+            bad = next(v for v in value if type(v) is not int or not 0 <= v <= 15)
+            raise self._bad(env, f"nibble {bad!r} not in 0..15")
+        out += bytes(raw[k] << 4 | raw[k + 1] for k in range(0, 2 * n, 2))
 
     def default(self, env: _Env) -> list[int]:
         return [0] * (2 * self.nbytes(env))
@@ -1098,20 +1152,25 @@ class Record(Field):
 
     def decode(self, r: _Reader, env: _Env) -> dict[str, Any]:
         env.path.append(self.name)
-        try:
-            return _decode_fields(self.fields, r, env)
-        finally:
-            env.path.pop()
+        value = _decode_fields(self.fields, r, env)
+        env.path.pop()
+        return value
 
     def encode(self, value: Any, out: bytearray, env: _Env) -> None:
         env.path.append(self.name)
-        try:
-            _encode_fields(self.fields, value, out, env)
-        finally:
-            env.path.pop()
+        _encode_fields(self.fields, value, out, env)
+        env.path.pop()
 
     def default(self, env: _Env) -> dict[str, Any]:
         return _default_fields(self.fields, env)
+
+
+_STRUCT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _struct(order: str, n: int, code: str) -> struct.Struct:
+    return struct.Struct(f"{order}{n}{code}")
 
 
 class Array(Field):
@@ -1129,6 +1188,15 @@ class Array(Field):
             element.name = ""  # leaf elements are named by their index: "summations[3]"
         self.element = element
         self.count = count
+        #: (byte order, struct code, width) when the whole array can go through one struct call.
+        self._bulk: tuple[str, str, int] | None = None
+        if isinstance(element, Int) and element.width in _STRUCT_CODES:
+            code = _STRUCT_CODES[element.width]
+            self._bulk = (
+                "<" if element.order == "little" else ">",
+                code.lower() if element.signed else code,
+                element.width,
+            )
 
     def describe(self) -> str:
         return f"ARRAY[{self.count}]"
@@ -1151,13 +1219,9 @@ class Array(Field):
         env.path.append(self.name)
         try:
             for i in range(n):
-                env.indices.append(i)
-                env.path.append(f"[{i}]")
-                try:
-                    total += _element_size(self.element, env)
-                finally:
-                    env.path.pop()
-                    env.indices.pop()
+                env.path.append(i)
+                total += _element_size(self.element, env)
+                env.path.pop()
         finally:
             env.path.pop()
         return total
@@ -1172,20 +1236,30 @@ class Array(Field):
                 field=env.where(self.name),
                 offset=r.pos,
             )
+        if self._bulk is not None and r.trace is None:
+            order, code, width = self._bulk
+            if r.pos + n * width <= r.end:
+                values = list(_struct(order, n, code).unpack_from(r.data, r.pos))
+                r.pos += n * width
+                return values
+        # No try/finally around the path: an error has already recorded where it happened and
+        # the environment is discarded with it.
         out: list[Any] = []
-        env.path.append(self.name)
+        path = env.path
+        path.append(self.name)
         element = self.element
-        try:
+        if isinstance(element, Record):
+            fields = element.fields
             for i in range(n):
-                env.indices.append(i)
-                env.path.append(f"[{i}]")
-                try:
-                    out.append(_decode_element(element, r, env))
-                finally:
-                    env.path.pop()
-                    env.indices.pop()
-        finally:
-            env.path.pop()
+                path.append(i)
+                out.append(_decode_fields(fields, r, env))
+                path.pop()
+        else:
+            for i in range(n):
+                path.append(i)
+                out.append(element.decode(r, env))
+                path.pop()
+        path.pop()
         return out
 
     def encode(self, value: Any, out: bytearray, env: _Env) -> None:
@@ -1194,28 +1268,30 @@ class Array(Field):
             raise self._bad(env, f"array needs a list, got {type(value).__name__}")
         if len(value) != n:
             raise self._bad(env, f"array needs {n} elements, got {len(value)}")
-        env.path.append(self.name)
-        try:
-            for i, item in enumerate(value):
-                env.indices.append(i)
-                env.path.append(f"[{i}]")
-                try:
-                    _encode_element(self.element, item, out, env)
-                finally:
-                    env.path.pop()
-                    env.indices.pop()
-        finally:
-            env.path.pop()
+        if self._bulk is not None and all(type(v) is int for v in value):
+            order, code, _width = self._bulk
+            try:
+                out += _struct(order, n, code).pack(*value)
+                return
+            except struct.error:
+                pass  # out of range: the element loop below names the element
+        path = env.path
+        path.append(self.name)
+        for i, item in enumerate(value):
+            path.append(i)
+            _encode_element(self.element, item, out, env)
+            path.pop()
+        path.pop()
 
     def default(self, env: _Env) -> list[Any]:
         n = self._n(env)
         out = []
         for i in range(n):
-            env.indices.append(i)
+            env.path.append(i)
             try:
                 out.append(self.element.default(env))
             finally:
-                env.indices.pop()
+                env.path.pop()
         return out
 
 
@@ -1264,14 +1340,12 @@ def _fields_size(fields: Sequence[Field], env: _Env) -> int:
 
 def _decode_fields(fields: Sequence[Field], r: _Reader, env: _Env) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    env.scopes.append(out)
-    try:
-        for f in fields:
-            if f.when is not None and not f.when.evaluate(env):
-                continue
+    scopes = env.scopes
+    scopes.append(out)
+    for f in fields:
+        if f.when is None or f.when.evaluate(env):
             out[f.name] = f.decode(r, env)
-    finally:
-        env.scopes.pop()
+    scopes.pop()
     return out
 
 

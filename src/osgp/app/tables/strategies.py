@@ -89,14 +89,14 @@ def _draw_field(draw: st.DrawFn, f: Field, env: _Env) -> Any:
         n = f._n(env)
         items = []
         for i in range(n):
-            env.indices.append(i)
+            env.path.append(i)
             try:
                 if isinstance(f.element, Record):
                     items.append(_draw_fields(draw, f.element.fields, env))
                 else:
                     items.append(_draw_field(draw, f.element, env))
             finally:
-                env.indices.pop()
+                env.path.pop()
         return items
     raise TypeError(f"no strategy for field type {type(f).__name__}")
 
