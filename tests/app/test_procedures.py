@@ -395,3 +395,30 @@ def test_mep_clients_get_their_own_response_table_and_psn_history() -> None:
     raw = srv.handle_c12(FullWriteRequest(7, req.to_bytes()).to_bytes(), "MAK", T0,
                          response_table=ET(85))  # fmt: skip
     assert raw == bytes([ResponseCode.ONP])
+
+
+@pytest.mark.parametrize(
+    ("handling", "proc", "at_once", "later"),
+    [
+        (0, ET(3), None, 0),
+        (1, ET(3), None, None),  # completed: no exception to post
+        (1, ET(99), None, 6),
+        (2, ET(3), None, None),
+        (3, ET(3), 1, 0),  # "accepted" at once, the result when posted
+    ],
+)
+def test_response_handling_selector(
+    handling: int, proc: int, at_once: int | None, later: int | None
+) -> None:
+    srv = server(posting_delay=1.0)
+    req = ProcedureRequest(proc, 9, b"", handling)
+    assert srv.handle(FullWriteRequest(7, req.to_bytes()), "MK", T0) == OkResponse()
+
+    def posted(now: float) -> int | None:
+        got = srv.handle(FullReadRequest(8), "MK", now)
+        assert isinstance(got, ReadResponse)
+        rec = ProcedureResponse.from_bytes(got.data)
+        return rec.result if rec.sequence == 9 else None
+
+    assert posted(T0) == at_once
+    assert posted(T0 + 1.0) == (later if later is not None else at_once)

@@ -769,7 +769,17 @@ class ProcedureRunner:
             int(outcome.result),
             outcome.data[:MAX_RESPONSE_DATA],
         )
-        self._posts.append(_Post(now + self.posting_delay, response_table, record))
+        # Response handling (BT07 bits 12-15), as C12.19 defines the selector: 0 post on
+        # completion, 1 post only on an exception, 2 do not post, 3 post "accepted" at once and
+        # the result on completion. Reserved values 4-15 act as 0 (CHOICE).
+        handling = request.response_handling
+        if handling == 3:
+            accepted = ProcedureResponse(
+                request.procedure_id, request.sequence, ProcedureResult.NOT_COMPLETE
+            )
+            self.store.replace(response_table, accepted.to_bytes())
+        if handling != 2 and not (handling == 1 and record.result == ProcedureResult.COMPLETED):
+            self._posts.append(_Post(now + self.posting_delay, response_table, record))
         self.post_due(now)
         return record
 
