@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from osgp.lon.apdu import ExplicitMessage
@@ -205,3 +205,20 @@ def test_thousand_transactions_each_with_20_percent_loss() -> None:
         # so a transaction fails with 0.36**4 ~ 1.7 %: expect roughly 17 failures in 1000.
         assert 0 < figures["failed"] < 60
         assert figures["duplicates_suppressed"] > 50
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([1, 2]), max_size=40))
+@example([2, 1] + [2] * 14 + [1])
+def test_identical_messages_are_never_taken_for_duplicates(destinations: list[int]) -> None:
+    # The same APDU sent again and again (an NV update with an unchanged value): only the
+    # transaction ID tells a new message from a retry, so the per-destination TID rule must
+    # never hand a node the TID it saw last from us.
+    nodes = [Node(make_config(nid(i + 1), node=i + 1), random.Random(i)) for i in range(3)]
+    bus = MemoryBus(nodes)
+    same = ExplicitMessage(0x10, b"\x00\x2a")
+    for d in destinations:
+        nodes[0].send(0.0, SubnetNodeDest(1, d + 1), same, Service.ACKD)
+    bus.run_until_idle()
+    for d in (1, 2):
+        assert len(of_type(bus.events[d], MessageReceived)) == destinations.count(d)
