@@ -422,3 +422,11 @@ def test_response_handling_selector(
 
     assert posted(T0) == at_once
     assert posted(T0 + 1.0) == (later if later is not None else at_once)
+
+
+def test_a_failed_procedure_posts_the_extended_failure_in_et54() -> None:
+    srv = TableServer(TableStore.with_default_tables(), posting_delay=0)
+    req = ProcedureRequest(ET(27), 3, H("00 00 00"))  # group id 0: invalid parameter
+    assert srv.handle(FullWriteRequest(7, req.to_bytes()), "MK", T0) == OkResponse()
+    et54 = srv.store.image(ET(54))
+    assert int.from_bytes(et54[141:145], "little") == (ET(27) << 16) | 2

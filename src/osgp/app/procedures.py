@@ -769,6 +769,8 @@ class ProcedureRunner:
             int(outcome.result),
             outcome.data[:MAX_RESPONSE_DATA],
         )
+        if record.result >= ProcedureResult.INVALID_PARAMETER:
+            self._post_extended_failure(request.procedure_id, record.result)
         # Response handling (BT07 bits 12-15), as C12.19 defines the selector: 0 post on
         # completion, 1 post only on an exception, 2 do not post, 3 post "accepted" at once and
         # the result on completion. Reserved values 4-15 act as 0 (CHOICE).
@@ -782,6 +784,18 @@ class ProcedureRunner:
             self._posts.append(_Post(now + self.posting_delay, response_table, record))
         self.post_due(now)
         return record
+
+    def _post_extended_failure(self, procedure_id: int, code: int) -> None:
+        """ET54 at 99 + ET11.32 * ET11.33: UINT32, procedure number << 16 | failure code
+        ([MEP] p.137, fw >= 4.10). CHOICE: the failure code is the BT08 result code."""
+        et11, et54 = ET(11), ET(54)
+        if not (self.store.has(et11) and self.store.has(et54)) or self.store.size(et11) < 34:
+            return
+        dims = self.store.image(et11)
+        offset = 99 + dims[32] * dims[33]
+        if self.store.size(et54) >= offset + 4:
+            value = (procedure_id << 16) | (code & 0xFFFF)
+            self.store.patch(et54, offset, value.to_bytes(4, "little"))
 
     def post_due(self, now: float) -> None:
         """Write every response whose posting time has come into its response table."""
