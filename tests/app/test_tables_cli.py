@@ -1,0 +1,33 @@
+"""``osgp tables``: list, show and decode without a meter."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from osgp.cli import main
+
+
+def test_list_shows_every_required_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tables", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("BT00", "BT23", "BT64", "BT74", "ET03", "ET09", "ET55", "ET81"):
+        assert f"\n{name} " in out
+    assert "ET03     2051    143" in out
+
+
+def test_show_json_and_pending(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tables", "show", "BT01", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fields"]["manufacturer"] == "OSGP" and doc["size"] == 32
+    assert main(["tables", "show", "BT4150", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("BT4150 Pending BT54 Calendar") and "ped.ped_flags" in out
+
+
+def test_decode_reports_short_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tables", "decode", "BT53", "020000 3c c4ff"]) == 0
+    assert "-60" in capsys.readouterr().out
+    assert main(["tables", "decode", "BT53", "0200003c"]) == 1
+    assert "time_zone_offset" in capsys.readouterr().err
