@@ -338,3 +338,11 @@ def test_local_clock_follows_the_time_zone_of_bt53() -> None:
     assert utc == LTimeDate.from_datetime(dt.datetime.fromtimestamp(T0, dt.UTC))
     # default BT53: UTC+60 min, DST flag clear
     assert local.to_datetime() - utc.to_datetime() == dt.timedelta(hours=1)
+
+
+def test_next_timer_at_time_zero_is_not_lost() -> None:
+    srv = TableServer(store(), posting_delay=0.0)
+    clock0 = 0.0
+    ped = bytes([1, 0, 0, 0, 0, 0])  # relative, zero delay: due at the write time
+    srv.store.write(54 + 4096, ped + b"\x01", clock0)
+    assert srv.next_timer() == 0.0

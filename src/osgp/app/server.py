@@ -162,7 +162,9 @@ class TableServer:
 
     def next_timer(self) -> float | None:
         """The next time the server has something to do (posting, pending activation)."""
-        times = [t for t in (self.procedures.next_timer(), self.store.next_activation()) if t]
+        times = [
+            t for t in (self.procedures.next_timer(), self.store.next_activation()) if t is not None
+        ]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
