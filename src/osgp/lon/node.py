@@ -409,6 +409,13 @@ class _Rx:
     source: Source
 
 
+class _Deferred:
+    """Returned by the Proxy handler when the answer comes later (after forwarding)."""
+
+
+_DEFERRED = _Deferred()
+
+
 def _next_tid(tid: int, enhanced: bool) -> int:
     top = 0xFFF if enhanced else 0xF
     return 1 if tid >= top else tid + 1
@@ -1210,12 +1217,12 @@ class Node:
             request = decode_request(apdu)
         except DecodeError:
             request = RawRequest(apdu.code, apdu.data)
-            response: APDU | None = ExplicitMessage(failure_code(apdu.code))
+            response: APDU | _Deferred | None = ExplicitMessage(failure_code(apdu.code))
         else:
             response = self._nm_answer(now, rx, request, inc)
+        if isinstance(response, _Deferred):
+            return  # a forwarded Proxy request answers later
         if inc is not None and inc.service is Service.REQUEST:
-            if response is _DEFERRED:
-                return  # a forwarded Proxy request answers later
             self.respond(now, inc, response)
         self._events.append(
             ManagementHandled(
@@ -1283,7 +1290,9 @@ class Node:
              self.config.model_number & 0xFF)
         )  # fmt: skip
 
-    def _nm_answer(self, now: float, rx: _Rx, req: NMRequest, inc: Incoming | None) -> APDU | None:
+    def _nm_answer(
+        self, now: float, rx: _Rx, req: NMRequest, inc: Incoming | None
+    ) -> APDU | _Deferred | None:
         src = rx.source
         if isinstance(req, QueryIdRequest):
             unconfigured = not self.configured
@@ -1404,7 +1413,9 @@ class Node:
 
     # proxy --------------------------------------------------------------------------------
 
-    def _proxy(self, now: float, req: ProxyRequest, inc: Incoming | None) -> APDU | None:
+    def _proxy(
+        self, now: float, req: ProxyRequest, inc: Incoming | None
+    ) -> APDU | _Deferred | None:
         sub = req.sub_command
         if req.target is None:
             if sub is ProxySubCommand.QUERY_UNCONFIGURED_ID:
@@ -1452,10 +1463,6 @@ class Node:
         assert tx.internal is not None
         if tx.internal.service is Service.REQUEST and not success:
             self.respond(now, tx.internal, self._fail(0x52))
-
-
-#: Marker returned by the Proxy handler when the answer comes later (after forwarding).
-_DEFERRED: APDU = ExplicitMessage(0x3F, b"deferred")
 
 
 def make_config(
