@@ -301,3 +301,22 @@ def test_write_memory_with_reset_form_asks_the_application_to_reset() -> None:
     assert net.request(SubnetNodeDest(1, 3), req) == SuccessResponse(0x6E)
     (reset,) = of_type(net.bus.events[2], ResetRequested)
     assert not reset.physical and (reset.source.subnet, reset.source.node) == (1, 100)
+
+
+def test_hard_offline_and_applicationless_states() -> None:
+    net = Net()
+    c = SubnetNodeDest(1, 3, retries=1)
+    hard = SetNodeModeRequest(NodeMode.CHANGE_STATE, NodeState.HARD_OFFLINE)
+    assert net.request(c, hard) == SuccessResponse(0x6C)
+    assert not net.app_message(c)  # application not running
+    status = net.request(c, QueryStatusRequest())  # still managed by subnet/node
+    assert isinstance(status, QueryStatusResponse) and status.node_state == NodeState.HARD_OFFLINE
+    appless = SetNodeModeRequest(NodeMode.CHANGE_STATE, NodeState.APPLICATIONLESS)
+    assert net.request(c, appless) == SuccessResponse(0x6C)
+    # Applicationless counts as unconfigured: subnet/node addressing no longer reaches it ...
+    assert net.request(c, QueryStatusRequest()) is None
+    # ... but its Neuron ID does.
+    by_nid = NeuronIdDest(bytes.fromhex("050000000003"))
+    status = net.request(by_nid, QueryStatusRequest())
+    assert isinstance(status, QueryStatusResponse)
+    assert status.node_state == NodeState.APPLICATIONLESS
