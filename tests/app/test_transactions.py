@@ -235,3 +235,45 @@ def test_a_transaction_cannot_write_et52() -> None:
     run(srv, Transaction.requests(30, reqs))
     _, responses = parse_responses(srv.store.image(ET53), reqs)
     assert responses[0].code is ResponseCode.IAR
+
+
+# -- property: a failed transaction leaves every table as it was ---------------------------------
+
+TABLES = [3, 7, ET(3), ET(55), 99]
+steps = st.one_of(
+    st.builds(PartialReadRequest, st.sampled_from(TABLES), st.integers(0, 40), st.integers(0, 8)),
+    st.builds(
+        PartialWriteRequest, st.sampled_from(TABLES), st.integers(0, 40), st.binary(max_size=6)
+    ),
+    st.builds(
+        FullWriteRequest,
+        st.just(7),
+        st.builds(
+            lambda p, s, a: ProcedureRequest(p, s, a).to_bytes(),
+            st.sampled_from([ET(3), ET(27)]),
+            st.integers(1, 254),
+            st.binary(max_size=3),
+        ),
+    ),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(steps, min_size=1, max_size=5), st.sampled_from(["MAK", "MBK", "OMAK"]))
+def test_failed_transactions_leave_no_trace_in_the_tables(
+    reqs: list[PartialReadRequest | PartialWriteRequest | FullWriteRequest], access: str
+) -> None:
+    srv = server()
+    before = {t: srv.store.image(t) for t in srv.store.table_ids() if t not in (ET52, ET53)}
+    groups = list(srv.store.group_ids)
+    assert srv.handle(FullWriteRequest(ET52, Transaction.requests(1, reqs).to_bytes()), access,
+                      T0) == OkResponse()  # fmt: skip
+    log = srv.last_transaction
+    assert log is not None
+    if log.type is TransactionType.PARTIAL_RESPONSES:
+        assert log.rolled_back
+        after = {t: srv.store.image(t) for t in srv.store.table_ids() if t not in (ET52, ET53)}
+        assert after == before and srv.store.group_ids == groups
+        assert not log.responses[-1].ok
+    else:
+        assert all(r.ok for r in log.responses) and len(log.responses) == len(reqs)
