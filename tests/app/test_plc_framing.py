@@ -291,3 +291,29 @@ def test_response_too_big_for_one_apdu_is_onp() -> None:
     backend.table = bytearray(300)
     client = PlcClient(OMAK)
     assert client.receive(server.handle_apdu(client.request(READ), 0.0)) == PlcReply(READ, b"\x04")
+
+
+def test_key_usage_limit_refuses_until_rotated() -> None:
+    from osgp.security.keys import KeyUsageCounter
+
+    server, backend, _ = make()
+    server.config.key_usage = KeyUsageCounter(limit=2)
+    client = PlcClient(OMAK)
+    for _ in range(2):
+        assert isinstance(client.receive(server.handle_apdu(client.request(READ), 0.0)), PlcReply)
+    assert server.handle_apdu(client.request(READ), 0.0) == bytes([OSGP_APDU_CODE, 0x0B])
+    assert len(backend.calls) == 2
+
+
+def test_served_meter_mirrors_sequence_number_and_key_usage_into_tables() -> None:
+    from osgp.app.meter import ET04, ET54, MeterKeys, ServedMeter
+
+    meter = ServedMeter(keys=MeterKeys(omak=OMAK))
+    client = PlcClient(OMAK, sequence=meter.plc_sequence.current)
+    for _ in range(3):
+        reply = client.receive(meter.plc.handle_apdu(client.request(READ), 0.0))
+        assert isinstance(reply, PlcReply)
+    et04 = meter.store.image(ET04)
+    assert int.from_bytes(et04[0:4], "little") == client.sequence  # ET04.0 plc_seq_nbr
+    assert int.from_bytes(meter.store.image(ET54)[82:86], "little") == 3  # ET54.82
+    assert meter.plc_key_usage.limit == int.from_bytes(et04[123:127], "little")

@@ -18,17 +18,23 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from osgp.app.framing import Lockout, sequence_check
+from osgp.app.framing import Lockout, SequenceCheck, sequence_check
 from osgp.app.framing.mep import MepServer, MepServerConfig
 from osgp.app.framing.optical import OpticalServer, OpticalServerConfig
 from osgp.app.framing.plc import PlcServer, PlcServerConfig, SecurityMode
 from osgp.app.server import TableServer
 from osgp.app.store import TableStore
+from osgp.security.keys import KeyUsageCounter
 from osgp.security.seqnum import SequenceValidator
 
 ET04 = 2048 + 4
 ET55 = 2048 + 55
 ET04_SECURITY_MODE = 127
+ET04_MAX_KEY_USAGE = 123  # UINT32
+ET04_PLC_SEQ = 0  # UINT32 "current LonTalk message sequence number"
+ET04_MEP_SEQ = 129  # ARRAY[2] of UINT32, one per MEP port (fw >= 4.0); we serve port 1
+ET54 = 2048 + 54
+ET54_UNICAST_KEY_USAGE = 82  # UINT32
 ET55_PLC_LOCKOUT = 20  # threshold, then duration in minutes at 21
 ET55_OPTICAL_LOCKOUT = 22  # threshold, then duration in minutes at 23
 
@@ -77,6 +83,13 @@ class ServedMeter:
         )
         self.mep_sequence = SequenceValidator(int.from_bytes(os.urandom(4), "big"))
         self.plc_sequence = SequenceValidator(int.from_bytes(os.urandom(4), "big"))
+        limit = 0
+        if self.store.has(ET04) and self.store.size(ET04) >= ET04_MAX_KEY_USAGE + 4:
+            raw = self.store.image(ET04)[ET04_MAX_KEY_USAGE : ET04_MAX_KEY_USAGE + 4]
+            limit = int.from_bytes(raw, "little")
+        self.plc_key_usage = KeyUsageCounter(limit) if limit else KeyUsageCounter()
+        self._mirror(ET04, ET04_PLC_SEQ, self.plc_sequence.current)
+        self._mirror(ET04, ET04_MEP_SEQ, self.mep_sequence.current)
         self.plc = PlcServer(
             self.server,
             PlcServerConfig(
@@ -85,14 +98,37 @@ class ServedMeter:
                 aes_key=self.keys.aes_psk,
                 device_id=self.device_id,
                 aes_response_counter=int.from_bytes(os.urandom(4), "big"),
-                sequence_check=sequence_check(self.plc_sequence),
+                sequence_check=self._mirrored(self.plc_sequence, ET04_PLC_SEQ),
+                key_usage=self.plc_key_usage,
                 lockout=Lockout(
                     *DEFAULT_PLC_LOCKOUT,
                     settings=lambda: self._et55(ET55_PLC_LOCKOUT, DEFAULT_PLC_LOCKOUT),
                 ),
-                on_event=self.on_event,
+                on_event=self._plc_event,
             ),
         )
+
+    def _mirror(self, table: int, offset: int, value: int) -> None:
+        """Show a counter in its table (little-endian UINT32) when the store has room for it."""
+        if self.store.has(table) and self.store.size(table) >= offset + 4:
+            self.store.patch(table, offset, value.to_bytes(4, "little"))
+
+    def _mirrored(self, validator: SequenceValidator, offset: int) -> SequenceCheck:
+        check = sequence_check(validator)
+
+        def mirrored(seq: int) -> int | None:
+            refused = check(seq)
+            if refused is None:
+                self._mirror(ET04, offset, validator.current)
+            return refused
+
+        return mirrored
+
+    def _plc_event(self, name: str, info: dict[str, object]) -> None:
+        if name == "key_used":
+            self._mirror(ET54, ET54_UNICAST_KEY_USAGE, self.plc_key_usage.count)
+        elif self.on_event is not None:
+            self.on_event(name, info)
 
     def _et55(self, offset: int, default: tuple[int, float]) -> tuple[int, float]:
         if not self.store.has(ET55) or self.store.size(ET55) < offset + 2:
@@ -125,7 +161,7 @@ class ServedMeter:
             self.server,
             MepServerConfig(
                 keys=self.keys.mep(),
-                sequence_check=sequence_check(self.mep_sequence),
+                sequence_check=self._mirrored(self.mep_sequence, ET04_MEP_SEQ),
                 inter_byte_timeout=inter_byte_timeout,
                 on_event=self.on_event,
             ),

@@ -31,7 +31,8 @@ from enum import IntEnum
 
 from osgp.app.framing import C12Backend, FrameError, Lockout, SequenceCheck, need
 from osgp.security.digest import DigestState, digest
-from osgp.security.errors import AuthenticationFailed, SecurityError
+from osgp.security.errors import AuthenticationFailed, KeyUsageExhausted, SecurityError
+from osgp.security.keys import KeyUsageCounter
 from osgp.security.rc4 import plc_open, plc_seal
 
 LAYER = "OSGP/PLC"
@@ -237,6 +238,9 @@ class PlcServerConfig:
     #: First AES response counter; the meter should persist it or start it at random.
     aes_response_counter: int = 0
     sequence_check: SequenceCheck | None = None
+    #: Counts each authenticated request (ET54.82 unicast key usage); at its limit requests are
+    #: refused with 0x0B until the key is changed (EP20).
+    key_usage: KeyUsageCounter | None = None
     #: Largest APDU data (after the code byte) a response may have: 228 in ISO/IEC 14908-1
     #: (``osgp.lon.apdu.MAX_APDU_DATA``); ``None`` for no limit.
     max_apdu_data: int | None = 228
@@ -314,6 +318,14 @@ class PlcServer:
                     return self._refuse(req.code, "RC4 message in AES mode (ET04.127 = 2)", now)
             return self._refuse(req.code, str(exc), now)
         lock.record_success(now)
+        usage = self.config.key_usage
+        if usage is not None:
+            try:
+                if usage.use():
+                    self._emit("key_usage_warning", count=usage.count, limit=usage.limit)
+            except KeyUsageExhausted as exc:
+                return self._refuse(req.code, str(exc), now, count=False)
+            self._emit("key_used", count=usage.count)
         check = self.config.sequence_check
         expected = check(opened.sequence) if check is not None else None
         if expected is not None:
