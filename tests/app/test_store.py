@@ -307,3 +307,12 @@ def test_a_vetoed_activation_drops_the_pending_copy() -> None:
     assert s.activate_due(T0 + 1) == []
     assert s.image(54) == bytes(range(20)) and s.pending() == {}
     assert [e.event_id for e in hooks.events] == [29]
+
+
+def test_hooks_are_attached_to_their_store() -> None:
+    hooks = DeviceHooks()
+    s = make(hooks=hooks)
+    assert hooks.store is s
+    other = DeviceHooks()
+    s.hooks = other
+    assert other.store is s

@@ -14,8 +14,12 @@ Times: ``now`` is the injected clock (POSIX seconds). The meter's own clock is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from osgp.app.services import ResponseCode
+
+if TYPE_CHECKING:
+    from osgp.app.store import TableStore
 
 __all__ = ["DeviceHooks", "Event", "WriteRejected"]
 
@@ -54,6 +58,13 @@ class DeviceHooks:
     demand_resets: int = 0
     active_image: bytes | None = None
     bank_switches: int = 0
+    #: The store these hooks serve (set by :meth:`attach`): a device model uses it to raise
+    #: alarms (``store.patch``), log events into BT74 (``store.log_event``) or read settings.
+    store: TableStore | None = field(default=None, repr=False, compare=False)
+
+    def attach(self, store: TableStore) -> None:
+        """Called by the store that takes these hooks."""
+        self.store = store
 
     # -- table access ---------------------------------------------------------------------
     def on_read(self, table_id: int, now: float) -> bytes | None:

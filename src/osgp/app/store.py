@@ -129,12 +129,22 @@ class TableStore:
         self.pending_tables: frozenset[int] = frozenset(pending_tables)
         self._pending: dict[int, PendingEntry] = {}
         self.validator = validator
+        self._hooks = DeviceHooks()
         self.hooks = hooks if hooks is not None else DeviceHooks()
         #: Keep BT74 (primary event log) from the events the store and procedures log.
         self.event_log = True
         #: Broadcast group ids this device belongs to (EP27); at most ``max_group_ids``.
         self.group_ids: list[int] = []
         self.max_group_ids = 10
+
+    @property
+    def hooks(self) -> DeviceHooks:
+        return self._hooks
+
+    @hooks.setter
+    def hooks(self, hooks: DeviceHooks) -> None:
+        self._hooks = hooks
+        hooks.attach(self)
 
     @classmethod
     def with_default_tables(
