@@ -313,3 +313,24 @@ def test_table_data_rejects_bad_checksum() -> None:
 
     with pytest.raises(OpticalClientError, match="checksum"):
         OpticalClient.table_data(ClientReply(b"\x30\x00\x01", b"\x00\x00\x02\x01\x02\x00"))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.binary(max_size=40), max_size=6))
+def test_link_never_raises_on_noise(chunks: list[bytes]) -> None:
+    link = OpticalLink()
+    for i, chunk in enumerate(chunks):
+        for ev in link.receive_data(chunk, float(i)):
+            assert isinstance(ev, MessageReceived)
+        link.handle_timer(float(i) + 0.6)
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=1, max_size=40))
+def test_server_answers_any_request_without_raising(req: bytes) -> None:
+    server, client, backend = make()
+    login(server, client, b"master-key")
+    reply = exchange(server, client, req)
+    assert len(reply) >= 1
+    for sent, _ in backend.calls:
+        assert sent[0] in (0x30, 0x3F, 0x40, 0x4F)

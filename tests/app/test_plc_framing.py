@@ -317,3 +317,10 @@ def test_served_meter_mirrors_sequence_number_and_key_usage_into_tables() -> Non
     assert int.from_bytes(et04[0:4], "little") == client.sequence  # ET04.0 plc_seq_nbr
     assert int.from_bytes(meter.store.image(ET54)[82:86], "little") == 3  # ET54.82
     assert meter.plc_key_usage.limit == int.from_bytes(et04[123:127], "little")
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=1, max_size=40), st.binary(min_size=8, max_size=8))
+def test_response_codec_roundtrip(body: bytes, tag: bytes) -> None:
+    resp = PlcResponse(body, tag)
+    assert PlcResponse.from_bytes(resp.to_bytes()) == resp
