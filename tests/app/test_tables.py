@@ -7,6 +7,7 @@ import pytest
 from osgp.app.tables import (
     LTimeDate,
     STimeDate,
+    TableContext,
     TableError,
     all_tables,
     default_context,
@@ -154,3 +155,22 @@ def test_ltime_date_helpers() -> None:
     t = LTimeDate(26, 1, 2, 3, 4, 5)
     assert str(t) == "2026-01-02 03:04:05"
     assert LTimeDate.from_datetime(t.to_datetime()) == t
+
+
+def test_bt23_golden_mep_example() -> None:
+    # [MEP] p.15: the 44 data bytes of a BT23 read (offset 0, count 44) on a meter with 11
+    # summations and no demand: outage seconds 8, outage count 3, error counter 6.
+    data = bytes.fromhex(
+        "00000000 00000000 00000000 00000000 08000000 03000000"
+        "00000000 00000000 00000000 00000000 06000000"
+    )
+    bt21 = get_table("BT21")
+    dims = bt21.default()
+    dims["reg_func1_flags"]["date_time_field_flag"] = True
+    dims.update(nbr_summations=11, nbr_demands=0, nbr_occur=1, nbr_tiers=0)
+    ctx = TableContext().with_table("BT21", bt21.decode(bt21.encode(dims)))
+    value = get_table("BT23").decode(data, ctx)
+    summations = value["tot_data_block"]["summations"]
+    assert summations[4:6] == [8, 3] and summations[10] == 6
+    assert sum(summations) == 17
+    assert get_table("BT23").encode(value, ctx) == data
