@@ -174,3 +174,22 @@ def test_bt23_golden_mep_example() -> None:
     assert summations[4:6] == [8, 3] and summations[10] == 6
     assert sum(summations) == 17
     assert get_table("BT23").encode(value, ctx) == data
+
+
+def test_termineter_parses_the_default_identification_tables(images: dict[int, bytes]) -> None:
+    # termineter's own C12.19 parser (a third-party client) over our default BT00/01/03/05.
+    from c1219.access.general import C1219GeneralAccess
+
+    class Conn:
+        c1219_endian = "<"
+
+        def get_table_data(self, table: int) -> bytes:
+            return images[table]
+
+    info = C1219GeneralAccess(Conn())
+    assert info.nameplate_type == "Electric"
+    assert info.manufacturer == "OSGP" and info.ed_model == "SIMMETER"
+    assert info.mfg_serial_no == "1234567012345670"
+    assert info.device_id == "1234567012345670"
+    assert info.ed_mode == 1  # metering
+    assert 10 in info.std_proc_used and 3 in info.mfg_proc_used  # BP10, EP03
