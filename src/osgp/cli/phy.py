@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--min-errors", type=int, default=200, help="bit errors wanted per point (%(default)s)"
     )
     s.add_argument("--impulsive-frames", type=int, default=400, help="frames per impulse density")
+    s.add_argument(
+        "--fec-frames", type=int, default=300, help="frames per FEC comparison point (0: skip)"
+    )
     s.add_argument("--quick", action="store_true", help="a small run (seconds; rough figures)")
     s.set_defaults(func=run_measure)
 
@@ -62,6 +65,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--modulation", choices=("bpsk", "dbpsk"), default="bpsk",
         help="coherent BPSK (default) or differential DBPSK",
+    )  # fmt: skip
+    p.add_argument(
+        "--fec", action="store_true",
+        help="Hamming(7,4)+interleaver coded frames (an option, off by default; see docs/phy.md)",
     )  # fmt: skip
 
 
@@ -83,7 +90,7 @@ def run_modulate(args: argparse.Namespace) -> int:
     try:
         one = modulate(
             frame, carrier, modulation=Modulation.from_name(args.modulation),
-            clock_ppm=args.clock_ppm,
+            clock_ppm=args.clock_ppm, fec=args.fec,
         )  # fmt: skip
     except PhyError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -93,6 +100,11 @@ def run_modulate(args: argparse.Namespace) -> int:
         imp = ImpulsiveNoise(args.impulsive) if args.impulsive > 0 else None
         ch = Channel(attenuation_db=args.attenuation, ebn0_db=args.ebn0, impulsive=imp)
         x = ch.apply(x, np.random.default_rng(args.seed))
+    wire_bytes = len(frame)
+    if args.fec:
+        from osgp.phy.fec import coded_bytes
+
+        wire_bytes = coded_bytes(len(frame))
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak > 1.0:
         x = x / peak  # keep noisy files inside 16-bit full scale; the modem is level independent
@@ -101,7 +113,8 @@ def run_modulate(args: argparse.Namespace) -> int:
         f"wrote {args.output}: {max(args.repeat, 1)} frame(s) of {len(frame)} bytes "
         f"(LPDU {frame[:-2].hex()} CRC {frame[-2:].hex()}), {x.size / P.SAMPLE_RATE:.3f} s "
         f"at {P.SAMPLE_RATE:.0f} Hz, {args.carrier} carrier {carrier.hz:.0f} Hz, "
-        f"air time {P.frame_airtime_s(len(frame)) * 1000:.1f} ms per frame"
+        f"air time {P.frame_airtime_s(wire_bytes) * 1000:.1f} ms per frame"
+        + (f" (Hamming(7,4): {wire_bytes} bytes on the wire)" if args.fec else "")
     )
     return 0
 
@@ -114,7 +127,9 @@ def run_demodulate(args: argparse.Namespace) -> int:
     try:
         x = read_for_modem(args.input)
         demod = Demodulator(
-            P.Carrier.from_name(args.carrier), modulation=Modulation.from_name(args.modulation)
+            P.Carrier.from_name(args.carrier),
+            modulation=Modulation.from_name(args.modulation),
+            fec=args.fec,
         )
         frames = demod.demodulate(x)
     except PhyError as exc:
@@ -158,13 +173,15 @@ def run_measure(args: argparse.Namespace) -> int:
             min_bits=20_000,
             max_bits=200_000,
             impulsive_frames=60,
+            fec_frames=30,
             seed=args.seed,
             progress=True,
         )
     else:
         doc = M.measure(
             min_errors=args.min_errors, max_bits=args.max_bits,
-            impulsive_frames=args.impulsive_frames, seed=args.seed, progress=True,
+            impulsive_frames=args.impulsive_frames, fec_frames=args.fec_frames,
+            seed=args.seed, progress=True,
         )  # fmt: skip
     json_path, png_path = M.write(doc, Path(args.output))
     print(M.format_table(doc))

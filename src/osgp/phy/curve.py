@@ -90,6 +90,10 @@ class MeasuredCurve:
     impulsive_ebn0_db: float
     impulsive_power_db: float
     document: dict[str, Any]
+    #: Measured FER of Hamming-coded frames under impulses (empty if the file has none).
+    fec_density: tuple[float, ...] = ()
+    fec_fer: tuple[float, ...] = ()
+    fec_frame_bytes: int = 0
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any], modulation: str | None = None) -> MeasuredCurve:
@@ -114,6 +118,8 @@ class MeasuredCurve:
         implied = theory_ebn0_db(np.array([ber[i] for i in reliable]), mod)
         loss = [float(a - b) for a, b in zip(at, implied, strict=True)]
         imp = doc.get("impulsive") or {}
+        fec = doc.get("fec_experiment") or {}
+        fec_imp = fec.get("impulsive", [])
         return cls(
             modulation=mod,
             ebn0_db=tuple(x),
@@ -128,6 +134,9 @@ class MeasuredCurve:
             impulsive_ebn0_db=float(imp.get("ebn0_db", float("nan"))),
             impulsive_power_db=float(imp.get("power_db", float("nan"))),
             document=doc,
+            fec_density=tuple(float(r["density"]) for r in fec_imp),
+            fec_fer=tuple(float(r["fer_coded"]) for r in fec_imp),
+            fec_frame_bytes=int(fec.get("frame_bytes", 0)),
         )
 
     @classmethod
@@ -171,29 +180,45 @@ class MeasuredCurve:
             dtype=np.float64,
         )
 
-    def fer(self, ebn0_db: float | np.ndarray, nbytes: int) -> np.ndarray:
+    def fer(self, ebn0_db: float | np.ndarray, nbytes: int, fec: bool = False) -> np.ndarray:
         """Probability that an LPDU of ``nbytes`` (CRC included) is lost in white noise.
 
-        Lost = preamble missed, or any error in the 2 header bytes or the ``nbytes``. Bit errors
-        of coherent BPSK in white noise are independent, so P(ok) = (1 - BER)^bits.
+        ``ebn0_db`` is per transmitted bit, i.e. it describes the line (transmit level and noise).
+        Uncoded: lost = preamble missed, or any error in the 2 header bytes or the ``nbytes``; the
+        bit errors of coherent BPSK in white noise are independent, so P(ok) = (1 - BER)^bits.
+        ``fec``: the frame is Hamming(7,4)-coded and interleaved (``osgp.phy.fec``); each of the
+        2 n codewords survives up to one error, the 16 header bits are uncoded.
         """
-        if not P.MIN_FRAME_BYTES <= nbytes <= P.MAX_FRAME_BYTES:
-            raise CurveError(f"frame length must be {P.MIN_FRAME_BYTES}..{P.MAX_FRAME_BYTES}")
-        bits = 8 * (nbytes + P.HEADER_BYTES)
-        ok = (1.0 - self.sync_miss_rate(ebn0_db)) * (1.0 - self.ber(ebn0_db)) ** bits
+        top = 145 if fec else P.MAX_FRAME_BYTES
+        if not P.MIN_FRAME_BYTES <= nbytes <= top:
+            raise CurveError(f"frame length must be {P.MIN_FRAME_BYTES}..{top}, got {nbytes}")
+        p = self.ber(ebn0_db)
+        synced = 1.0 - self.sync_miss_rate(ebn0_db)
+        if fec:
+            word_ok = (1.0 - p) ** 7 + 7.0 * p * (1.0 - p) ** 6
+            ok = synced * (1.0 - p) ** (8 * P.HEADER_BYTES) * word_ok ** (2 * nbytes)
+        else:
+            ok = synced * (1.0 - p) ** (8 * (nbytes + P.HEADER_BYTES))
         return np.asarray(1.0 - ok, dtype=np.float64)
 
-    def fer_impulsive(self, density: float | np.ndarray, nbytes: int) -> np.ndarray:
+    def fer_impulsive(
+        self, density: float | np.ndarray, nbytes: int, fec: bool = False
+    ) -> np.ndarray:
         """Frame loss under mains-synchronous impulsive noise of the given time ``density``.
 
         Measured at ``impulsive_frame_bytes``, ``impulsive_ebn0_db`` background and bursts
-        ``impulsive_power_db`` over the signal; scaled to ``nbytes`` by assuming the bursts that
-        hit a frame are independent, so P(ok) scales with the power of the air-time ratio.
+        ``impulsive_power_db`` over the signal (``fec``: the FEC experiment's frames); scaled to
+        ``nbytes`` by assuming the bursts that hit a frame are independent, so P(ok) scales with
+        the power of the air-time ratio.
         """
-        if not self.impulsive_density:
-            raise CurveError("this curve file has no impulsive-noise measurement")
-        fer_ref = np.interp(
-            np.asarray(density, dtype=np.float64), self.impulsive_density, self.impulsive_fer
-        )
-        ratio = P.FrameTiming(nbytes).bits / P.FrameTiming(self.impulsive_frame_bytes).bits
+        if fec:
+            if not self.fec_density:
+                raise CurveError("this curve file has no FEC measurement")
+            xs, ys, ref = self.fec_density, self.fec_fer, self.fec_frame_bytes
+        else:
+            if not self.impulsive_density:
+                raise CurveError("this curve file has no impulsive-noise measurement")
+            xs, ys, ref = self.impulsive_density, self.impulsive_fer, self.impulsive_frame_bytes
+        fer_ref = np.interp(np.asarray(density, dtype=np.float64), xs, ys)
+        ratio = P.frame_airtime_s(nbytes, fec) / P.frame_airtime_s(ref, fec)
         return np.asarray(1.0 - (1.0 - fer_ref) ** ratio, dtype=np.float64)

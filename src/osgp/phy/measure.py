@@ -207,10 +207,14 @@ def measure(
     min_bits: int = 100_000,
     max_bits: int = 2_000_000,
     impulsive_frames: int = 200,
+    fec_frames: int = 200,
     seed: int = 1,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Run the whole measurement; returns the curve document (see docs/phy.md)."""
+    """Run the whole measurement; returns the curve document (see docs/phy.md).
+
+    ``fec_frames`` > 0 adds the uncoded-vs-coded comparison of :func:`osgp.phy.fec.experiment`.
+    """
     rng = np.random.default_rng(seed)
     awgn: dict[str, Any] = {}
     for mod in modulations:
@@ -232,6 +236,18 @@ def measure(
         if progress:
             print(f"  impulsive density {d:.3f}  FER {pt.fer:.3f}", flush=True)
         imp_points.append(pt)
+    fec_doc: dict[str, Any] | None = None
+    if fec_frames > 0:
+        from osgp.phy.fec import experiment
+
+        fec_doc = experiment(
+            frames=fec_frames,
+            impulsive_ebn0_db=IMPULSIVE_EBN0_DB,
+            impulsive_power_db=IMPULSIVE_POWER_DB,
+            seed=seed + 1000,
+        )
+        if progress:
+            print("  fec experiment done", flush=True)
     return {
         "format": CURVE_FORMAT,
         "version": CURVE_VERSION,
@@ -255,6 +271,7 @@ def measure(
             "bits": [p.bits for p in imp_points],
             "bit_errors": [p.bit_errors for p in imp_points],
         },
+        "fec_experiment": fec_doc,
     }
 
 
@@ -286,6 +303,26 @@ def format_table(doc: dict[str, Any]) -> str:
             f"  {d:7.3f} {imp['frames'][i]:8d} {imp['frame_errors'][i]:5d}  {imp['fer'][i]:.3f}"
             f"  {ber:.2e}"
         )
+    fec = doc.get("fec_experiment")
+    if fec:
+        lines.append(
+            f"FEC experiment ({fec['code']}, {fec['frame_bytes']}-byte frames -> "
+            f"{fec['coded_frame_bytes']} coded, air time x{fec['airtime_ratio']:.2f}, "
+            f"{fec['frames']} frames per point; same line, Eb/N0 per transmitted bit):"
+        )
+        lines.append("  white noise   Eb/N0 dB  FER uncoded  FER coded")
+        for r in fec["awgn"]:
+            lines.append(
+                f"{'':15s}{r['ebn0_db']:8.1f}  {r['fer_uncoded']:11.3f}  {r['fer_coded']:9.3f}"
+            )
+        lines.append(
+            f"  impulsive ({fec['impulsive_power_db']:+.0f} dB, Eb/N0 "
+            f"{fec['impulsive_ebn0_db']:.0f} dB)  density  FER uncoded  FER coded"
+        )
+        for r in fec["impulsive"]:
+            lines.append(
+                f"{'':15s}{r['density']:8.3f}  {r['fer_uncoded']:11.3f}  {r['fer_coded']:9.3f}"
+            )
     return "\n".join(lines)
 
 

@@ -114,12 +114,24 @@ def modulate(
     clock_ppm: float = 0.0,
     phase: float = 0.0,
     guard_bits: int = P.GUARD_BITS,
+    fec: bool = False,
 ) -> FloatArray:
     """Samples (at ``params.SAMPLE_RATE``) of one PHY frame carrying ``frame`` (LPDU + CRC).
 
     ``clock_ppm`` models the transmitter's crystal error: carrier frequency and bit rate both scale
     by (1 + ppm 1e-6), as they would in a real transceiver. ``guard_bits`` of silence surround it.
+    ``fec`` sends the frame Hamming(7,4)-coded and interleaved (:mod:`osgp.phy.fec`, an option
+    that is off by default); the length header then counts the coded bytes.
     """
+    if fec:
+        from osgp.phy import fec as _fec
+
+        if not P.MIN_FRAME_BYTES <= len(frame) <= _fec.MAX_FRAME_BYTES:
+            raise PhyError(
+                f"a Hamming-coded frame must be {P.MIN_FRAME_BYTES}..{_fec.MAX_FRAME_BYTES} "
+                f"bytes, got {len(frame)}"
+            )
+        frame = _fec.encode(frame)
     bits = frame_bits(frame)
     sym = _symbols(bits, modulation)
     scale = 1.0 + clock_ppm * 1e-6
@@ -173,9 +185,11 @@ class Demodulator:
         modulation: Modulation = Modulation.BPSK,
         threshold: float = P.DETECT_THRESHOLD,
         track_timing: bool = True,
+        fec: bool = False,
     ) -> None:
         self.carrier = carrier
         self.modulation = modulation
+        self.fec = fec
         self.threshold = threshold
         self.track_timing = track_timing
         self._lo: ComplexArray = np.zeros(0, dtype=np.complex128)
@@ -230,6 +244,7 @@ class Demodulator:
 
         ``frame_bytes`` (measurement use) decodes that many bytes whatever the length header says;
         a frame whose header disagrees is then still returned, with ``crc_ok`` computed as usual.
+        With ``fec`` it counts the coded bytes on the wire.
         """
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim != 1:
@@ -298,6 +313,13 @@ class Demodulator:
         theta = self._phase(sym, theta0)
         bits = self._decide(sym, theta)
         data = np.packbits(bits[hdr_start + hdr_bits :]).tobytes()
+        if self.fec:
+            from osgp.phy import fec as _fec
+
+            plain = _fec.frame_bytes_for(len(data))
+            if plain is None:
+                return None, total
+            data = _fec.decode(data, plain)
         amp, ebn0 = _quality(sym, bits, theta)
         frame = RxFrame(
             data=data,
