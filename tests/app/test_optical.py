@@ -334,3 +334,13 @@ def test_server_answers_any_request_without_raising(req: bytes) -> None:
     assert len(reply) >= 1
     for sent, _ in backend.calls:
         assert sent[0] in (0x30, 0x3F, 0x40, 0x4F)
+
+
+def test_new_session_may_repeat_the_last_packet_of_the_previous_one() -> None:
+    server, client, _ = make()
+    assert exchange(server, client, client.ident()) == IDENT_RESPONSE
+    assert exchange(server, client, client.terminate()) == b"\x00"
+    # a new client (its toggle starts again) may send the very bytes the last session ended with
+    fresh = OpticalClient()
+    fresh._toggle = client._toggle ^ True  # make its terminate identical to the previous one
+    assert exchange(server, fresh, fresh.terminate()) == b"\x00"

@@ -324,3 +324,17 @@ def test_served_meter_mirrors_sequence_number_and_key_usage_into_tables() -> Non
 def test_response_codec_roundtrip(body: bytes, tag: bytes) -> None:
     resp = PlcResponse(body, tag)
     assert PlcResponse.from_bytes(resp.to_bytes()) == resp
+
+
+def test_interface_version_bump_makes_next_request_get_0x0c() -> None:
+    from osgp.app.meter import ET04, MeterKeys, ServedMeter
+
+    meter = ServedMeter(keys=MeterKeys(omak=OMAK))
+    client = PlcClient(OMAK, sequence=meter.plc_sequence.current)
+    assert isinstance(client.receive(meter.plc.handle_apdu(client.request(READ), 0.0)), PlcReply)
+    before = meter.store.image(ET04)[116]
+    meter.bump_interface_version()
+    assert meter.store.image(ET04)[116] == before + 1
+    resend = client.receive(meter.plc.handle_apdu(client.request(READ), 1.0))
+    assert isinstance(resend, PlcResend)
+    assert resend.server_sequence == client.sequence - 1 == meter.plc_sequence.current

@@ -31,6 +31,7 @@ ET04 = 2048 + 4
 ET55 = 2048 + 55
 ET04_SECURITY_MODE = 127
 ET04_MAX_KEY_USAGE = 123  # UINT32
+ET04_IDT_VERSION = 116  # UINT8 "IDT Version"
 ET04_PLC_SEQ = 0  # UINT32 "current LonTalk message sequence number"
 ET04_MEP_SEQ = 129  # ARRAY[2] of UINT32, one per MEP port (fw >= 4.0); we serve port 1
 ET54 = 2048 + 54
@@ -138,6 +139,15 @@ class ServedMeter:
         if threshold == 0:
             return default
         return threshold, 60.0 * (minutes or 1)
+
+    def bump_interface_version(self) -> None:
+        """The interface (IDT) version changed: ET04.116 + 1 and both sequence numbers + 25, so
+        that the next MEP/PLC request gets 0x0C (MEP guide p.53: a hint to re-read ET04/ET42)."""
+        if self.store.has(ET04) and self.store.size(ET04) > ET04_IDT_VERSION:
+            version = self.store.image(ET04)[ET04_IDT_VERSION]
+            self.store.patch(ET04, ET04_IDT_VERSION, bytes([(version + 1) & 0xFF]))
+        self._mirror(ET04, ET04_MEP_SEQ, self.mep_sequence.bump_interface_version())
+        self._mirror(ET04, ET04_PLC_SEQ, self.plc_sequence.bump_interface_version())
 
     def security_mode(self) -> int:
         """ET04.127: 0 RC4, 2 OSGP-AES-128-PSK."""

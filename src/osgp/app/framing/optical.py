@@ -340,6 +340,10 @@ class OpticalLink:
         self._out.clear()
         return out
 
+    def forget_duplicates(self) -> None:
+        """A session ended: the next packet is new even if it repeats the last one."""
+        self._last_accepted = None
+
     def reset(self) -> None:
         """Forget everything in progress (a new session, or the peer went away)."""
         self._rx = _Rx.HUNT
@@ -558,6 +562,7 @@ class OpticalServer:
     def _end_session(self, why: str) -> None:
         self.state = SessionState.BASE
         self.access = None
+        self.link.forget_duplicates()
         self.link.packet_size = DEFAULT_PACKET_SIZE
         self.link.nbr_packets = DEFAULT_NBR_PACKETS
         self._emit("session_end", reason=why)
