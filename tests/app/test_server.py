@@ -346,3 +346,34 @@ def test_next_timer_at_time_zero_is_not_lost() -> None:
     ped = bytes([1, 0, 0, 0, 0, 0])  # relative, zero delay: due at the write time
     srv.store.write(54 + 4096, ped + b"\x01", clock0)
     assert srv.next_timer() == 0.0
+
+
+def test_procedure_call_is_a_sans_io_state_machine() -> None:
+    from osgp.app.client import ProcedureCall
+    from osgp.app.procedures import ProcedureResponse
+
+    call = ProcedureCall(ET(3), b"", sequence=42, first_poll=0.5, poll_interval=0.25, timeout=2.0)
+    first = call.next_request(0.0)
+    assert first == FullWriteRequest(7, ProcedureRequest(ET(3), 42).to_bytes())
+    assert call.next_request(0.0) is None  # one request outstanding at a time
+    call.receive(OkResponse(), 0.1)
+    assert call.next_timer() == 0.6 and call.next_request(0.5) is None
+    assert call.next_request(0.6) == FullReadRequest(8)
+    stale = ProcedureResponse(ET(3), 41, 0).to_bytes()
+    call.receive(ReadResponse(stale), 0.6)
+    assert not call.done and call.next_timer() == 0.85
+    assert call.next_request(0.85) == FullReadRequest(8)
+    call.receive(ReadResponse(ProcedureResponse(ET(3), 42, 0, b"\x01").to_bytes()), 0.9)
+    assert call.done and call.error is None
+    assert call.result == ProcedureResponse(ET(3), 42, 0, b"\x01")
+
+
+def test_procedure_call_reports_a_refused_initiate() -> None:
+    from osgp.app.client import ProcedureCall
+
+    call = ProcedureCall(ET(3), sequence=1)
+    req = call.next_request(0.0)
+    assert req is not None
+    call.receive(ErrorResponse(ResponseCode.ISC), 0.0)
+    assert call.done and isinstance(call.error, ClientError)
+    assert call.error.code is ResponseCode.ISC
