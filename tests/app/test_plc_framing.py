@@ -338,3 +338,20 @@ def test_interface_version_bump_makes_next_request_get_0x0c() -> None:
     resend = client.receive(meter.plc.handle_apdu(client.request(READ), 1.0))
     assert isinstance(resend, PlcResend)
     assert resend.server_sequence == client.sequence - 1 == meter.plc_sequence.current
+
+
+def test_served_meter_reads_security_mode_from_et04_127() -> None:
+    from osgp.app.meter import ET04, ET04_SECURITY_MODE, MeterKeys, ServedMeter
+
+    meter = ServedMeter(keys=MeterKeys(omak=OMAK, aes_psk=PSK), device_id=METER_ID)
+    meter.plc.config.peer_id = DC_ID
+    before = meter.store.image(2051)
+    meter.store.patch(ET04, ET04_SECURITY_MODE, bytes([SecurityMode.AES]))
+    rc4 = PlcClient(OMAK, sequence=meter.plc_sequence.current)
+    write = bytes.fromhex("4F0803 000000 0002 4142".replace(" ", ""))
+    assert meter.plc.handle_apdu(rc4.request(write), 0.0) == bytes([OSGP_APDU_CODE, 0x0B])
+    assert meter.plc.stats["rc4_refused"] == 1
+    assert meter.store.image(2051) == before
+    aes = aes_client(seq=meter.plc_sequence.current)
+    assert aes.receive(meter.plc.handle_apdu(aes.request(write), 1.0)) == PlcReply(write, b"\x00")
+    assert meter.store.image(2051)[:2] == b"AB"
