@@ -176,3 +176,10 @@ def test_arbitrary_samples_never_crash(values: list[float], modulation: Modulati
 def test_two_dimensional_input_is_a_phy_error() -> None:
     with pytest.raises(PhyError, match="one-dimensional"):
         demodulate(np.zeros((2, 100)))
+
+
+def test_non_finite_samples_are_a_phy_error() -> None:
+    x = modulate(append_crc(GOLDEN_LPDU))
+    x[1234] = np.nan
+    with pytest.raises(PhyError, match="NaN or infinity at sample 1234"):
+        demodulate(x)

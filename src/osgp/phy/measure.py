@@ -356,7 +356,13 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     ax1.legend()
     ax1.set_title("AWGN: measured modem vs theory")
     imp = doc["impulsive"]
-    ax2.plot(np.array(imp["density"]) * 100, imp["fer"], "o-")
+    ax2.plot(np.array(imp["density"]) * 100, imp["fer"], "o-", label="uncoded (default)")
+    fec = doc.get("fec_experiment")
+    if fec:
+        dens = np.array([r["density"] for r in fec["impulsive"]]) * 100
+        coded = [r["fer_coded"] for r in fec["impulsive"]]
+        ax2.plot(dens, coded, "s--", label=f"Hamming(7,4) option, x{fec['airtime_ratio']:.2f} air")
+    ax2.legend()
     ax2.set_xscale("symlog", linthresh=0.1)
     ax2.set_xlabel("impulsive noise density (% of time, log above 0.1 %)")
     ax2.set_ylabel("frame error rate")

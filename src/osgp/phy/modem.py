@@ -249,6 +249,9 @@ class Demodulator:
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim != 1:
             raise PhyError(f"samples must be one-dimensional, got shape {x.shape}")
+        bad = np.flatnonzero(~np.isfinite(x))
+        if bad.size:
+            raise PhyError(f"samples must be finite: NaN or infinity at sample {int(bad[0])}")
         mf = self.matched_filter(x)
         corr, rho = self._correlate(mf)
         m = P.SAMPLES_PER_BIT // P.DECIMATION
