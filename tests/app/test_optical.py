@@ -344,3 +344,16 @@ def test_new_session_may_repeat_the_last_packet_of_the_previous_one() -> None:
     fresh = OpticalClient()
     fresh._toggle = client._toggle ^ True  # make its terminate identical to the previous one
     assert exchange(server, fresh, fresh.terminate()) == b"\x00"
+
+
+def test_pk_disabled_through_et04_52_is_refused() -> None:
+    from osgp.app.meter import ET04, ET04_PK_ACCESS, MeterKeys, ServedMeter
+
+    meter = ServedMeter(keys=MeterKeys(pk=b"provisioner", rk=b"reader"))
+    server, client = meter.optical_session(), OpticalClient()
+    assert login(server, client, b"provisioner") == b"\x00"
+    assert server.access == "PK"
+    meter.store.patch(ET04, ET04_PK_ACCESS, b"\x01")
+    server, client = meter.optical_session(), OpticalClient()
+    assert login(server, client, b"provisioner") == b"\x0b"
+    assert login(server, client, b"reader") == b"\x00"

@@ -32,6 +32,7 @@ ET55 = 2048 + 55
 ET04_SECURITY_MODE = 127
 ET04_MAX_KEY_USAGE = 123  # UINT32
 ET04_IDT_VERSION = 116  # UINT8 "IDT Version"
+ET04_PK_ACCESS = 52  # UINT8: 0 enabled, 1 disabled
 ET04_PLC_SEQ = 0  # UINT32 "current LonTalk message sequence number"
 ET04_MEP_SEQ = 129  # ARRAY[2] of UINT32, one per MEP port (fw >= 4.0); we serve port 1
 ET54 = 2048 + 54
@@ -149,6 +150,12 @@ class ServedMeter:
         self._mirror(ET04, ET04_MEP_SEQ, self.mep_sequence.bump_interface_version())
         self._mirror(ET04, ET04_PLC_SEQ, self.plc_sequence.bump_interface_version())
 
+    def optical_key_enabled(self, level: str) -> bool:
+        """PK is refused while ET04.52 "PK Access" is 1 (disabled); MK and RK always count."""
+        if level == "PK" and self.store.has(ET04) and self.store.size(ET04) > ET04_PK_ACCESS:
+            return self.store.image(ET04)[ET04_PK_ACCESS] != 1
+        return True
+
     def security_mode(self) -> int:
         """ET04.127: 0 RC4, 2 OSGP-AES-128-PSK."""
         if self.store.has(ET04) and self.store.size(ET04) > ET04_SECURITY_MODE:
@@ -162,7 +169,10 @@ class ServedMeter:
         return OpticalServer(
             self.server,
             OpticalServerConfig(
-                keys=self.keys.optical(), lockout=self.optical_lockout, on_event=self.on_event
+                keys=self.keys.optical(),
+                lockout=self.optical_lockout,
+                key_enabled=self.optical_key_enabled,
+                on_event=self.on_event,
             ),
         )
 

@@ -503,6 +503,8 @@ class OpticalServerConfig:
     max_packet_size: int = 1024
     max_packets: int = 8
     lockout: Lockout = field(default_factory=Lockout)
+    #: Whether a level's key is accepted right now (the meter disables PK through ET04.52).
+    key_enabled: Callable[[str], bool] | None = None
     on_event: Callable[[str, dict[str, object]], None] | None = None
 
 
@@ -654,8 +656,9 @@ class OpticalServer:
             self._emit("auth_refused_locked", until=lock.locked_until)
             return bytes([Response.AUTH_FAILED])
         password = req[1:]
+        enabled = self.config.key_enabled
         for level, want in self._passwords.items():
-            if password == want:
+            if password == want and (enabled is None or enabled(level)):
                 lock.record_success(now)
                 self.access = level
                 self._emit("auth_ok", level=level)
