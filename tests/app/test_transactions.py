@@ -277,3 +277,37 @@ def test_failed_transactions_leave_no_trace_in_the_tables(
         assert not log.responses[-1].ok
     else:
         assert all(r.ok for r in log.responses) and len(log.responses) == len(reqs)
+
+
+# -- EP61: one MEP client at a time on ET52/ET53 -------------------------------------------------
+
+
+def test_ep61_locks_the_transaction_tables_for_one_mep_client() -> None:
+    from osgp.app.procedures import ProcedureResponse
+
+    srv = TableServer(TableStore.with_default_tables(), posting_delay=0)
+    et85 = ET(85)
+
+    def ep61(lock: int, psn: int, response_table: int, access: str = "MAK") -> int:
+        req = FullWriteRequest(7, ProcedureRequest(ET(61), psn, bytes([lock])).to_bytes())
+        assert srv.handle(req, access, T0, response_table=response_table).ok
+        got = srv.handle(FullReadRequest(response_table), access, T0)
+        assert isinstance(got, ReadResponse)
+        return ProcedureResponse.from_bytes(got.data).result
+
+    tx = Transaction.requests(5, [PartialReadRequest(ET(3), 0, 4)]).to_bytes()
+    assert ep61(1, 5, 8) == 0  # MEP client 1 (BT08) locks
+    assert srv.store.image(ET(54))[139:141] == b"\x01\x01"
+    assert srv.handle(FullWriteRequest(ET52, tx), "MAK", T0, response_table=et85) == ErrorResponse(
+        ResponseCode.DLK
+    )
+    assert (
+        srv.handle(FullReadRequest(ET53), "MBK", T0, response_table=et85).code is ResponseCode.DLK
+    )
+    assert ep61(1, 6, et85) == 3  # the other client holds it
+    assert srv.handle(FullWriteRequest(ET52, tx), "MAK", T0).ok  # the holder goes on
+    assert ep61(1, 7, 8, access="OMAK") == 5  # not a MEP client
+    # The lock lapses after 10 s.
+    later = T0 + 10
+    assert srv.handle(FullWriteRequest(ET52, tx), "MAK", later, response_table=et85).ok
+    assert srv.store.image(ET(54))[139:141] == b"\x00\x00"

@@ -169,6 +169,8 @@ class ProcedureContext:
     now: float
     access: str
     runner: ProcedureRunner
+    #: Where the response goes; it also tells the MEP clients apart (ET85 = MEP client 2).
+    response_table: int = 8
 
     @property
     def params(self) -> bytes:
@@ -670,6 +672,49 @@ def ep10_switch_bank(ctx: ProcedureContext) -> ProcedureOutcome:
     return OK
 
 
+#: EP61: the lock times out after 10 s ([MEP] p.23, p.245).
+TRANSACTION_LOCK_TIMEOUT = 10.0
+
+
+def mep_channel(access: str, response_table: int) -> int | None:
+    """MEP client 1 or 2 from the access level and the response table (ET85 = client 2)."""
+    if access.upper() not in ("MAK", "MBK"):
+        return None
+    return 2 if response_table == ET85 else 1
+
+
+def _publish_lock(store: TableStore, channel: int | None) -> None:
+    """ET54 at 97 + M / 98 + M (M = ET11.32 * ET11.33): MEP TX locked, lock channel."""
+    et11, et54 = ET(11), ET(54)
+    if not (store.has(et11) and store.has(et54)) or store.size(et11) < 34:
+        return
+    dims = store.image(et11)
+    offset = 97 + dims[32] * dims[33]
+    if store.size(et54) >= offset + 2:
+        store.patch(et54, offset, bytes([1, channel]) if channel else bytes(2))
+
+
+def ep61_transaction_lock(ctx: ProcedureContext) -> ProcedureOutcome:
+    """EP61 ([MEP] p.245): ``lock u8`` (0 unlock, 1 lock). 3 = the other MEP client holds the
+    lock, 5 = the caller is not a MEP client. The lock lapses after 10 s."""
+    p = ctx.params
+    if len(p) != 1 or p[0] > 1:
+        return INVALID
+    channel = mep_channel(ctx.access, ctx.response_table)
+    if channel is None:
+        return ProcedureOutcome(ProcedureResult.NO_AUTHORIZATION)
+    holder = ctx.runner.lock_holder(ctx.now)
+    if holder not in (None, channel):
+        return CONFLICT
+    if p[0] == 1:
+        ctx.runner.transaction_lock = (channel, ctx.now + TRANSACTION_LOCK_TIMEOUT)
+        _publish_lock(ctx.store, channel)
+    else:
+        ctx.runner.transaction_lock = None
+        _publish_lock(ctx.store, None)
+    return OK
+
+
 def default_registry() -> ProcedureRegistry:
     reg = ProcedureRegistry()
     reg.register(4, "BP04 Reset List Pointers", bp04_reset_list_pointers)
@@ -690,6 +735,7 @@ def default_registry() -> ProcedureRegistry:
     reg.register(ET(23), "EP23 Remote Reconnect", ep23_reconnect)
     reg.register(ET(27), "EP27 Add/Remove Group ID", ep27_group)
     reg.register(ET(34), "EP34 Demand Reset", ep34_demand_reset)
+    reg.register(ET(61), "EP61 MEP Transaction Lock Control", ep61_transaction_lock)
     return reg
 
 
@@ -720,6 +766,8 @@ class ProcedureRunner:
         self.posting_delay = posting_delay
         self.firmware_key = firmware_key
         self.firmware: FirmwareDownload | None = None
+        #: EP61: (MEP channel 1 or 2, expiry time) while a MEP client holds ET52/ET53.
+        self.transaction_lock: tuple[int, float] | None = None
         self._last_psn: dict[int, int] = {}
         self._posts: list[_Post] = []
         # BT07 and BT08 are variable-length: each holds exactly the last request / response.
@@ -759,7 +807,9 @@ class ProcedureRunner:
             outcome = ProcedureOutcome(ProcedureResult.UNRECOGNIZED)
         else:
             try:
-                outcome = handler(ProcedureContext(self.store, request, now, access, self))
+                outcome = handler(
+                    ProcedureContext(self.store, request, now, access, self, response_table)
+                )
             except (StoreError, ValueError):
                 # A table the handler needs is missing, too small or refused the new content.
                 outcome = ProcedureOutcome(ProcedureResult.CONFLICT)
@@ -796,6 +846,17 @@ class ProcedureRunner:
         if self.store.size(et54) >= offset + 4:
             value = (procedure_id << 16) | (code & 0xFFFF)
             self.store.patch(et54, offset, value.to_bytes(4, "little"))
+
+    def lock_holder(self, now: float) -> int | None:
+        """The MEP channel (1, 2) holding the EP61 transaction lock at ``now``, or None."""
+        if self.transaction_lock is None:
+            return None
+        channel, expires = self.transaction_lock
+        if now >= expires:
+            self.transaction_lock = None
+            _publish_lock(self.store, None)
+            return None
+        return channel
 
     def post_due(self, now: float) -> None:
         """Write every response whose posting time has come into its response table."""

@@ -25,6 +25,7 @@ from osgp.app.procedures import (
     ProcedureRegistry,
     ProcedureRequest,
     ProcedureRunner,
+    mep_channel,
     update_bt52,
     update_bt55,
 )
@@ -185,6 +186,9 @@ class TableServer:
         *,
         in_transaction: bool,
     ) -> Response:
+        if isinstance(request, FullReadRequest | PartialReadRequest | FullWriteRequest |
+                      PartialWriteRequest) and request.table_id in (ET52, ET53):  # fmt: skip
+            self._check_transaction_lock(level, now, response_table)
         if isinstance(request, FullReadRequest | PartialReadRequest):
             return self._read(request, level, now)
         if isinstance(request, FullWriteRequest | PartialWriteRequest):
@@ -200,6 +204,13 @@ class TableServer:
             # Session services belong to the framing (it maps the password to an access level).
             return OkResponse()
         raise _err(ResponseCode.SNS, f"request {request.code:#04x} not supported")
+
+    def _check_transaction_lock(self, level: AccessLevel, now: float, response_table: int) -> None:
+        """EP61: while one MEP client holds ET52/ET53, the other gets "dlk" (data locked)."""
+        channel = mep_channel(level.value, response_table)
+        holder = self.procedures.lock_holder(now)
+        if channel is not None and holder not in (None, channel):
+            raise _err(ResponseCode.DLK, f"ET52/ET53 are locked by MEP client {holder} (EP61)")
 
     def _require_table(self, table_id: int) -> None:
         if not self.store.has(table_id):
