@@ -1166,6 +1166,7 @@ class Record(Field):
 
 
 _STRUCT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_INT_ONLY = frozenset({int})  # bool is a subclass of int but not a valid table integer
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1268,7 +1269,7 @@ class Array(Field):
             raise self._bad(env, f"array needs a list, got {type(value).__name__}")
         if len(value) != n:
             raise self._bad(env, f"array needs {n} elements, got {len(value)}")
-        if self._bulk is not None and all(type(v) is int for v in value):
+        if self._bulk is not None and set(map(type, value)) <= _INT_ONLY:
             order, code, _width = self._bulk
             try:
                 out += _struct(order, n, code).pack(*value)
@@ -1366,15 +1367,19 @@ def _encode_fields(fields: Sequence[Field], value: Any, out: bytearray, env: _En
 def _encode_known(
     fields: Sequence[Field], value: Mapping[str, Any], out: bytearray, env: _Env
 ) -> None:
+    present = 0
     for f in fields:
         if f.when is not None and not f.when.evaluate(env):
             continue
-        if f.name not in value:
-            raise TableError("missing", table=env.table, field=env.where(f.name))
-        f.encode(value[f.name], out, env)
-    names = {f.name for f in fields}
-    extra = [k for k in value if k not in names]
-    if extra:
+        try:
+            item = value[f.name]
+        except KeyError:
+            raise TableError("missing", table=env.table, field=env.where(f.name)) from None
+        f.encode(item, out, env)
+        present += 1
+    if len(value) != present:  # every present name was found, so the rest are extra
+        names = {f.name for f in fields if f.when is None or f.when.evaluate(env)}
+        extra = [k for k in value if k not in names]
         raise TableError(f"unknown fields {extra}", table=env.table, field=env.where() or None)
 
 
