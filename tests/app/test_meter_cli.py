@@ -193,3 +193,52 @@ def test_mep_replay_gets_0x0c_and_tamper_gets_0x0b_without_table_change(
         assert _et03(wire, client) == before
     finally:
         wire.close()
+
+
+class FdTransport:
+    """The other end of a pseudo-terminal, as a blocking transport."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        import os
+
+        os.write(self.fd, data)
+
+    def read(self, timeout: float) -> bytes:
+        import os
+        import select
+
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        return os.read(self.fd, 4096) if r else b""
+
+    def close(self) -> None:
+        pass
+
+
+def test_meter_served_on_a_serial_device_with_pyserial(store: TableStore) -> None:
+    """``--optical /dev/tty...``: the meter opens the device with pySerial (9600 8N1, RTS on,
+    DTR off); here the device is a pty slave and the reader sits on its master."""
+    import os
+    import tty
+
+    from osgp.app.io import SyncOpticalClient, serve_serial
+    from osgp.app.meter import MeterKeys, ServedMeter
+
+    master, slave = os.openpty()
+    tty.setraw(master)
+    meter = ServedMeter(keys=MeterKeys(rk=RK.encode()))
+    endpoint = serve_serial(os.ttyname(slave), meter.optical_session)
+    try:
+        assert endpoint.port.baudrate == 9600
+        assert (endpoint.port.bytesize, endpoint.port.parity, endpoint.port.stopbits) == (8, "N", 1)
+        reader = SyncOpticalClient(FdTransport(master))
+        reader.start()
+        reader.login(RK.encode())
+        assert reader.read(23) == store.image(23)
+        reader.close()
+    finally:
+        endpoint.close()
+        os.close(master)
+        os.close(slave)
