@@ -357,3 +357,27 @@ def test_pk_disabled_through_et04_52_is_refused() -> None:
     server, client = meter.optical_session(), OpticalClient()
     assert login(server, client, b"provisioner") == b"\x0b"
     assert login(server, client, b"reader") == b"\x00"
+
+
+def test_first_packet_of_a_session_nakked_when_emulating_a_shared_uart() -> None:
+    server, client, _ = make(nak_first_packet=True)
+    client.request(client.ident(), 0.0)
+    first = client.data_to_send()
+    server.receive_data(first, 0.0)
+    assert server.data_to_send() == bytes([NAK])
+    client.receive_data(bytes([NAK]), 0.0)
+    assert client.data_to_send() == first  # the client's C12.18 retry
+    assert exchange_pending(server, client) == IDENT_RESPONSE
+    assert exchange(server, client, client.terminate()) == b"\x00"
+    client.request(client.ident(), 1.0)  # a new session: NAKed again
+    server.receive_data(client.data_to_send(), 1.0)
+    assert server.data_to_send() == bytes([NAK])
+
+
+def exchange_pending(server: OpticalServer, client: OpticalClient) -> bytes:
+    """Finish a request whose (re)sent packet was already taken from the client."""
+    server.receive_data(OpticalPacket(b"\x20").to_bytes(), 0.0)
+    reply = client.receive_data(server.data_to_send(), 0.0)
+    assert reply is not None
+    server.receive_data(client.data_to_send(), 0.0)
+    return reply.data

@@ -222,3 +222,20 @@ def test_wrong_key_gets_0x0b_then_lockout_and_no_table_changes(store: TableStore
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_termineter_retries_through_the_gen2_first_packet_nak(store: TableStore) -> None:
+    from c1218.connection import Connection
+
+    proc, port = start_meter("--optical-nak-first")
+    try:
+        for _ in range(2):  # every new session starts with a NAK
+            conn = Connection(f"socket://127.0.0.1:{port}", enable_cache=False)
+            assert conn.start()
+            assert conn.login("0000", 0, RK)
+            assert bytes(conn.get_table_data(1)) == store.image(1)
+            assert conn.stop()
+            conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

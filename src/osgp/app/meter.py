@@ -76,6 +76,8 @@ class ServedMeter:
     #: Seconds between a BT07 write and the BT08 result. The guide allows up to one second; we
     #: post at once by default so that clients reading BT08 right after BT07 (termineter) work.
     posting_delay: float = 0.0
+    #: NAK the first optical packet of each session (Gen 2/3 UART switch-over, [OPT] p.14).
+    optical_nak_first: bool = False
 
     def __post_init__(self) -> None:
         self.server = TableServer(self.store, posting_delay=self.posting_delay)
@@ -172,6 +174,7 @@ class ServedMeter:
                 keys=self.keys.optical(),
                 lockout=self.optical_lockout,
                 key_enabled=self.optical_key_enabled,
+                nak_first_packet=self.optical_nak_first,
                 on_event=self.on_event,
             ),
         )

@@ -64,6 +64,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="lock PLC after N failed authentications (ET55.20/21; default 30,60)",
     )
     s.add_argument("--security-mode", choices=["rc4", "aes"], help="ET04.127 for PLC")
+    s.add_argument(
+        "--optical-nak-first",
+        action="store_true",
+        help="NAK the first optical packet of each session, as Gen 2/3 meters do",
+    )
     s.add_argument("--duration", type=float, help="stop after this many seconds")
     s.add_argument("-v", "--verbose", action="store_true", help="print security events")
     s.set_defaults(func=run)
@@ -119,7 +124,12 @@ def build_meter(args: argparse.Namespace) -> object:
         detail = " ".join(f"{k}={v}" for k, v in info.items())
         print(f"event {name} {detail}".rstrip(), file=sys.stderr, flush=True)
 
-    meter = ServedMeter(store=store, keys=keys, on_event=verbose if args.verbose else None)
+    meter = ServedMeter(
+        store=store,
+        keys=keys,
+        on_event=verbose if args.verbose else None,
+        optical_nak_first=args.optical_nak_first,
+    )
     for text, offset in ((args.optical_lockout, 22), (args.plc_lockout, 20)):
         if text:
             n, minutes = _lockout(text)

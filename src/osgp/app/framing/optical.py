@@ -252,6 +252,8 @@ class OpticalLink:
         self.max_receive = max_receive
         self.packet_size = DEFAULT_PACKET_SIZE
         self.nbr_packets = DEFAULT_NBR_PACKETS
+        #: NAK the next complete packet whatever it holds (see ``OpticalServerConfig``).
+        self.nak_next = False
         self._out = bytearray()
         self._rx = _Rx.HUNT
         self._buf = bytearray()
@@ -441,6 +443,12 @@ class OpticalLink:
         return events
 
     def _accept(self, raw: bytes) -> MessageReceived | None:
+        if self.nak_next:
+            # Gen 2/3 meters switch their UART from MEP to optical on this 0xEE and miss the
+            # packet ([OPT] p.14): NAK it, the client's C12.18 retry gets through.
+            self.nak_next = False
+            self._out.append(NAK)
+            return None
         try:
             packet = OpticalPacket.from_bytes(raw)
         except FrameError:
@@ -503,6 +511,9 @@ class OpticalServerConfig:
     max_packet_size: int = 1024
     max_packets: int = 8
     lockout: Lockout = field(default_factory=Lockout)
+    #: Emulate a Gen 2/3 meter sharing one UART with MEP: the first packet of every session
+    #: (while in the base state) is NAKed, as the meter is still switching over ([OPT] p.14).
+    nak_first_packet: bool = False
     #: Whether a level's key is accepted right now (the meter disables PK through ET04.52).
     key_enabled: Callable[[str], bool] | None = None
     on_event: Callable[[str, dict[str, object]], None] | None = None
@@ -520,6 +531,7 @@ class OpticalServer:
         self.backend = backend
         self.config = config or OpticalServerConfig()
         self.link = OpticalLink()
+        self.link.nak_next = self.config.nak_first_packet
         self.state = SessionState.BASE
         self.access: str | None = None
         self.user_id: int | None = None
@@ -565,6 +577,7 @@ class OpticalServer:
         self.state = SessionState.BASE
         self.access = None
         self.link.forget_duplicates()
+        self.link.nak_next = self.config.nak_first_packet
         self.link.packet_size = DEFAULT_PACKET_SIZE
         self.link.nbr_packets = DEFAULT_NBR_PACKETS
         self._emit("session_end", reason=why)
