@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +12,15 @@ from hypothesis import strategies as st
 from osgp.lon.crc import append_crc
 from osgp.phy import params as P
 from osgp.phy.channel import Channel, Interferer
-from osgp.phy.modem import Demodulator, Modulation, PhyError, demodulate, frame_bits, modulate
+from osgp.phy.modem import (
+    Demodulator,
+    Modulation,
+    PhyError,
+    StreamDemodulator,
+    demodulate,
+    frame_bits,
+    modulate,
+)
 from osgp.phy.params import Carrier
 
 #: The worked LPDU from the facts file (§1.3): CRC BD D3.
@@ -183,3 +193,24 @@ def test_non_finite_samples_are_a_phy_error() -> None:
     x[1234] = np.nan
     with pytest.raises(PhyError, match="NaN or infinity at sample 1234"):
         demodulate(x)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 150_000), min_size=1, max_size=12))
+def test_stream_in_any_blocks_finds_the_same_frames(cuts: list[int]) -> None:
+    rng = np.random.default_rng(9)
+    frames = [append_crc(bytes([i]) * n) for i, n in enumerate((250, 5, 120, 253, 40))]
+    x = np.concatenate(
+        [np.concatenate([np.zeros(500 * i), modulate(f)]) for i, f in enumerate(frames)]
+    )
+    y = Channel(ebn0_db=14.0).apply(x, rng)
+    whole = demodulate(y)
+    stream = StreamDemodulator(block=1)  # the smallest block it allows
+    edges = np.cumsum([0, *cuts])
+    edges = np.unique(np.clip(np.append(edges, y.size), 0, y.size))
+    got = []
+    for a, b in itertools.pairwise(edges):
+        got += stream.feed(y[a:b])
+    got += stream.flush()
+    assert [f.data for f in got] == frames
+    assert [(f.data, f.start) for f in got] == [(f.data, f.start) for f in whole]

@@ -121,7 +121,7 @@ def run_modulate(args: argparse.Namespace) -> int:
 
 def run_demodulate(args: argparse.Namespace) -> int:
     from osgp.phy import params as P
-    from osgp.phy.modem import Demodulator, Modulation, PhyError
+    from osgp.phy.modem import Demodulator, Modulation, PhyError, StreamDemodulator
     from osgp.phy.wav import read_for_modem
 
     try:
@@ -131,7 +131,13 @@ def run_demodulate(args: argparse.Namespace) -> int:
             modulation=Modulation.from_name(args.modulation),
             fec=args.fec,
         )
-        frames = demod.demodulate(x)
+        # in blocks, so a long capture does not need its whole complex baseband in memory
+        stream = StreamDemodulator(demod)
+        step = stream.block
+        frames = []
+        for i in range(0, x.size, step):
+            frames += stream.feed(x[i : i + step])
+        frames += stream.flush()
     except PhyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

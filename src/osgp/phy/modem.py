@@ -20,7 +20,7 @@ of samples and returns every frame it finds:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
@@ -419,6 +419,45 @@ def _quality(
     noise = float(np.mean(resid.real**2 + resid.imag**2))
     ebn0 = 10.0 * np.log10(amp**2 / noise) if noise > 0 and amp > 0 else 99.0
     return abs(amp), float(min(ebn0, 99.0))
+
+
+class StreamDemodulator:
+    """Sans-IO streaming receiver: feed blocks of samples of any size, get frames as they end.
+
+    It keeps the last ``keep`` samples (longer than the longest frame) between calls, so a frame
+    split across blocks is still found, and reports each frame once, with ``start`` counted from
+    the first sample ever fed. ``flush()`` reports what is left at the end of the stream.
+    """
+
+    def __init__(self, demodulator: Demodulator | None = None, *, block: int = 1 << 18) -> None:
+        self.demodulator = demodulator or Demodulator()
+        longest = PATTERN_LEN + 8 * (P.HEADER_BYTES + P.MAX_FRAME_BYTES) + 2
+        self.keep = int(longest * P.SAMPLES_PER_BIT * 1.001) + P.SAMPLES_PER_BIT
+        self.block = max(block, 2 * self.keep)
+        self._buf: FloatArray = np.zeros(0)
+        self._offset = 0
+
+    def feed(self, samples: FloatArray) -> list[RxFrame]:
+        """Add samples; return the frames that are now complete."""
+        self._buf = np.concatenate([self._buf, np.asarray(samples, dtype=np.float64)])
+        if self._buf.size < self.block:
+            return []
+        cut = self._buf.size - self.keep
+        cut -= cut % P.DECIMATION  # keep the decimation grid where it was: same starts
+        found = self.demodulator.demodulate(self._buf)
+        out = [replace(f, start=f.start + self._offset) for f in found if f.start < cut]
+        # a frame starting before the cut has ended inside the buffer: drop what precedes the cut
+        self._buf = self._buf[cut:]
+        self._offset += cut
+        return out
+
+    def flush(self) -> list[RxFrame]:
+        """The frames in whatever is still buffered (end of stream)."""
+        found = self.demodulator.demodulate(self._buf)
+        out = [replace(f, start=f.start + self._offset) for f in found]
+        self._offset += self._buf.size
+        self._buf = np.zeros(0)
+        return out
 
 
 def demodulate(
