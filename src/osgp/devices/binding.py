@@ -58,7 +58,7 @@ def _checked_ep10(meter: SimulatedMeter) -> Callable[[ProcedureContext], Procedu
 
 def bind(meter: SimulatedMeter, server: TableServer, *, firmware_key: bytes | None = None) -> None:
     """Make ``meter`` the device behind ``server`` (and its store)."""
-    meter.attach(server.store)
+    server.store.hooks = meter  # the store calls meter.attach
     server.procedures.registry = server.procedures.registry.copy()
     server.procedures.registry.register(EP10, "EP10 Switch Code Bank", _checked_ep10(meter))
     if firmware_key is not None:

@@ -125,17 +125,18 @@ class SimulatedMeter(DeviceHooks):
         image = make_firmware_image(firmware, b"factory image")
         self.banks = [FirmwareBank(image, firmware), FirmwareBank(b"", (0, 0, 0))]
         self.active_bank = 0
-        self.store: TableStore | None = None
         self.ctx: TableContext | None = None
         self.lists = {74: _ListPointer(), 26: _ListPointer(), 63: _ListPointer()}
 
     # -- binding ----------------------------------------------------------------------------
     def attach(self, store: TableStore) -> None:
+        """Called by the store when it takes this meter as its hooks."""
         from osgp.app.tables import context_from_images
         from osgp.app.tables.registry import DIMENSION_TABLES, table_id
 
-        self.store = store
-        store.hooks = self
+        super().attach(store)
+        # BT74 is rendered from the simulation's event list, not kept by the store.
+        store.event_log = False
         dims = [table_id(n) for n in DIMENSION_TABLES]
         self.ctx = context_from_images({d: store.image(d) for d in dims if store.has(d)})
 
