@@ -293,3 +293,45 @@ def test_response_over_476_bytes_is_refused_with_onp() -> None:
     srv.receive_data(client.data_to_send(), 2.0)
     (reply,) = client.receive_data(srv.data_to_send(3.0), 3.0)
     assert isinstance(reply, MepReply) and reply.response[:3] == b"\x00\x00\x64"
+
+
+def test_aes_mode_roundtrip_and_require_aes_refuses_rc4() -> None:
+    srv, backend = server(0)
+    client = MepClient(KEY, aes=True)
+    req = bytes.fromhex("3F0017000000002C")
+    client.request(req, 0.0)
+    wire = client.data_to_send()
+    assert req not in wire
+    srv.receive_data(wire, 0.0)
+    (reply,) = client.receive_data(srv.data_to_send(1.0), 1.0)
+    assert reply == MepReply(req, bytes.fromhex("00002C") + BT23_DATA)
+    assert backend.calls == [(req, "MBK")]
+    srv.config.require_aes = True
+    rc4 = MepClient(KEY, encrypt=True, sequence=client.sequence)
+    rc4.request(req, 2.0)
+    srv.receive_data(rc4.data_to_send(), 2.0)
+    assert srv.data_to_send(3.0) == encode_frame(b"\x0b")
+    client.request(req, 4.0)
+    srv.receive_data(client.data_to_send(), 4.0)
+    assert isinstance(client.receive_data(srv.data_to_send(5.0), 5.0)[0], MepReply)
+
+
+def test_aes_mode_replay_gets_0x0c_and_tamper_0x0b() -> None:
+    srv, backend = server(0x500)
+    client = MepClient(OTHER, aes=True, sequence=0x10)
+    client.request(bytes.fromhex("300017"), 0.0)
+    srv.receive_data(client.data_to_send(), 0.0)
+    assert client.receive_data(srv.data_to_send(1.0), 1.0) == []  # 0x0C, resent
+    resent = client.data_to_send()
+    srv.receive_data(resent, 1.0)
+    (reply,) = client.receive_data(srv.data_to_send(2.0), 2.0)
+    assert isinstance(reply, MepReply)
+    assert client.sequence == 0x501
+    srv.receive_data(resent, 3.0)  # replay of the accepted request
+    body = decode_frame(srv.data_to_send(4.0))
+    assert body != b"\x0b" and len(backend.calls) == 1  # a sealed 0x0C, not served
+    bad = bytearray(resent)
+    bad[3] ^= 1
+    srv.receive_data(bytes(bad), 5.0)
+    assert srv.data_to_send(6.0) == encode_frame(b"\x0b")
+    assert len(backend.calls) == 1

@@ -107,10 +107,9 @@ def test_read_over_tcp_needs_the_right_key(served: dict[str, str], store: TableS
     assert "0x0B" in bad.stderr
 
 
-@pytest.mark.parametrize("encrypt", [False, True])
-def test_read_over_mep(served: dict[str, str], store: TableStore, encrypt: bool) -> None:
-    args = ["BT23", "--mep", served["mep"], "--mbk", MBK.hex(), "--raw"]
-    res = osgp_read(*args, *(["--encrypt"] if encrypt else []))
+@pytest.mark.parametrize("mode", [[], ["--encrypt"], ["--aes"]])
+def test_read_over_mep(served: dict[str, str], store: TableStore, mode: list[str]) -> None:
+    res = osgp_read("BT23", "--mep", served["mep"], "--mbk", MBK.hex(), "--raw", *mode)
     assert res.returncode == 0, res.stderr
     assert bytes.fromhex(res.stdout.strip()) == store.image(23)
 

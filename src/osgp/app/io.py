@@ -412,13 +412,14 @@ class SyncMepClient:
         key: bytes,
         *,
         encrypt: bool = False,
+        aes: bool = False,
         clock: Clock | None = None,
         timeout: float = 5.0,
     ) -> None:
         self.transport = transport
         self.clock = clock or SystemClock()
         # TCP stands in for the serial line: allow the stack's latency between bytes.
-        self.client = MepClient(key[:16], encrypt=encrypt, response_timeout=1.0)
+        self.client = MepClient(key[:16], encrypt=encrypt, aes=aes, response_timeout=1.0)
         self.timeout = timeout
 
     def request(self, c12: bytes) -> bytes:

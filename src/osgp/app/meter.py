@@ -78,6 +78,8 @@ class ServedMeter:
     posting_delay: float = 0.0
     #: NAK the first optical packet of each session (Gen 2/3 UART switch-over, [OPT] p.14).
     optical_nak_first: bool = False
+    #: The MEP port accepts only OSGP-AES-128-PSK requests (the analogue of ET97 "Require TLS").
+    mep_require_aes: bool = False
 
     def __post_init__(self) -> None:
         self.server = TableServer(self.store, posting_delay=self.posting_delay)
@@ -92,6 +94,7 @@ class ServedMeter:
             raw = self.store.image(ET04)[ET04_MAX_KEY_USAGE : ET04_MAX_KEY_USAGE + 4]
             limit = int.from_bytes(raw, "little")
         self.plc_key_usage = KeyUsageCounter(limit) if limit else KeyUsageCounter()
+        self._mep_counter = int.from_bytes(os.urandom(4), "big")
         self._mirror(ET04, ET04_PLC_SEQ, self.plc_sequence.current)
         self._mirror(ET04, ET04_MEP_SEQ, self.mep_sequence.current)
         self.plc = PlcServer(
@@ -180,10 +183,14 @@ class ServedMeter:
         )
 
     def mep_session(self, *, inter_byte_timeout: float | None = 0.05) -> MepServer:
+        self._mep_counter = (self._mep_counter + 0x10000) & 0xFFFFFFFF  # disjoint per session
         return MepServer(
             self.server,
             MepServerConfig(
                 keys=self.keys.mep(),
+                require_aes=self.mep_require_aes,
+                device_id=self.device_id,
+                aes_response_counter=self._mep_counter,
                 sequence_check=self._mirrored(self.mep_sequence, ET04_MEP_SEQ),
                 inter_byte_timeout=inter_byte_timeout,
                 on_event=self.on_event,

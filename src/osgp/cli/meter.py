@@ -65,6 +65,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument("--security-mode", choices=["rc4", "aes"], help="ET04.127 for PLC")
     s.add_argument(
+        "--mep-require-aes",
+        action="store_true",
+        help="MEP accepts only OSGP-AES-128-PSK requests (refuses digest/RC4 with 0x0B)",
+    )
+    s.add_argument(
         "--optical-nak-first",
         action="store_true",
         help="NAK the first optical packet of each session, as Gen 2/3 meters do",
@@ -129,6 +134,7 @@ def build_meter(args: argparse.Namespace) -> object:
         keys=keys,
         on_event=verbose if args.verbose else None,
         optical_nak_first=args.optical_nak_first,
+        mep_require_aes=args.mep_require_aes,
     )
     for text, offset in ((args.optical_lockout, 22), (args.plc_lockout, 20)):
         if text:

@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name in ("mk", "pk", "rk", "mak", "mbk"):
         p.add_argument(f"--{name}", metavar="KEY", help=f"{name.upper()}, text or hex")
     p.add_argument("--encrypt", action="store_true", help="MEP: RC4-encrypt (legacy, weak)")
+    p.add_argument("--aes", action="store_true", help="MEP: OSGP-AES-128-PSK instead of RC4")
     p.add_argument("--offset", type=int, help="partial read: first byte")
     p.add_argument("--count", type=int, help="partial read: number of bytes")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -139,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
                 print("--mep needs --mak or --mbk", file=sys.stderr)
                 return 2
             key = parse_named_key("MAK" if args.mak else "MBK", key_text)
-            client = SyncMepClient(transport, key, encrypt=args.encrypt, timeout=args.timeout)
+            client = SyncMepClient(
+                transport, key, encrypt=args.encrypt, aes=args.aes, timeout=args.timeout
+            )
             chunk = 400  # a MEP message carries at most 476 bytes
         try:
             data = fetch(client, table, args, images, dims, chunk)

@@ -157,7 +157,7 @@ def _rc4_open_response(span: bytes, body: bytes, tag: bytes, omak: bytes, encryp
     return plc_open(body + tag, omak, covered_prefix=span)
 
 
-class _Aes:
+class AesFraming:
     """The AES mode over :mod:`osgp.security.aes` (DESIGN choice 4).
 
     The APDU keeps DESIGN choice 1's shape: ``code ‖ ciphertext ‖ counter (4) ‖ tag (8)``, where
@@ -256,7 +256,7 @@ class PlcServer:
             raise ValueError(f"OMA key must be {OMA_KEY_SIZE} bytes, got {len(config.omak)}")
         self.backend = backend
         self.config = config
-        self._aes: _Aes | None = None
+        self._aes: AesFraming | None = None
         self._aes_counter = config.aes_response_counter & 0xFFFFFFFF
         self.stats = {
             "requests": 0,
@@ -270,11 +270,11 @@ class PlcServer:
         if self.config.on_event is not None:
             self.config.on_event(name, info)
 
-    def _aes_ctx(self) -> _Aes:
+    def _aes_ctx(self) -> AesFraming:
         if self._aes is None:
             if self.config.aes_key is None:
                 raise AuthenticationFailed("AES mode without a pre-shared key")
-            self._aes = _Aes(self.config.aes_key, self.config.device_id)
+            self._aes = AesFraming(self.config.aes_key, self.config.device_id)
         return self._aes
 
     def _refuse(self, code: int, why: str, now: float, *, count: bool = True) -> bytes:
@@ -401,7 +401,7 @@ class PlcClient:
         self.encrypt = encrypt
         self.code = code
         self.sequence = sequence & 0xFFFFFFFF  # the last number used
-        self._aes = _Aes(aes_key, device_id) if mode == SecurityMode.AES and aes_key else None
+        self._aes = AesFraming(aes_key, device_id) if mode == SecurityMode.AES and aes_key else None
         if mode == SecurityMode.AES and self._aes is None:
             raise ValueError("AES mode needs aes_key")
         self.own_id = bytes(own_id)
@@ -462,6 +462,7 @@ class PlcClient:
 __all__ = [
     "ACCESS_LEVEL",
     "OSGP_APDU_CODE",
+    "AesFraming",
     "PlcClient",
     "PlcFailed",
     "PlcReply",
