@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "osgp.cli.phy",
     "osgp.cli.security",
     "osgp.cli.tables",
+    "osgp.cli.headend",
 )
 
 

@@ -59,19 +59,22 @@ class _Conn:
 class LinkServer:
     """Accepts concentrators, stores their batches, delivers their commands.
 
-    ``on_ingested(concentrator_id, batch, result)`` runs after each newly stored batch (the
-    service publishes it to MQTT). ``clock`` gives the session timers' time."""
+    ``on_ingested(concentrator_id, batch, result)`` runs after each newly stored batch and
+    ``on_status(concentrator_id, "online" | "offline")`` when a concentrator comes or goes (the
+    service publishes both to MQTT). ``clock`` gives the session timers' time."""
 
     def __init__(
         self,
         engine: Engine,
         *,
         on_ingested: OnIngested | None = None,
+        on_status: Callable[[str, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.ingestor = Ingestor(engine)
         self.on_ingested = on_ingested
+        self.on_status = on_status
         self.clock = clock
         self._server: asyncio.Server | None = None
         self._active: dict[str, _Conn] = {}
@@ -126,6 +129,11 @@ class LinkServer:
             values["address"] = address
         with self.engine.begin() as conn:
             conn.execute(update(m.Concentrator).where(m.Concentrator.id == cid).values(**values))
+        if self.on_status is not None:
+            try:
+                self.on_status(cid, status)
+            except Exception:
+                log.exception("on_status callback failed")
 
     async def _send_pending(self, cid: str) -> None:
         conn = self._active.get(cid)
