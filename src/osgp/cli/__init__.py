@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "osgp.cli.lon",
     "osgp.cli.phy",
     "osgp.cli.security",
+    "osgp.cli.simulate",
     "osgp.cli.tables",
     "osgp.cli.headend",
 )
