@@ -11,6 +11,7 @@ from osgp.app.tables import get_table
 from osgp.devices.binding import serve_meter
 from osgp.devices.disturbances import Disturbance
 from osgp.devices.fleet import Fleet
+from osgp.devices.profiles import interval_index
 from tests.devices.helpers import START
 
 
@@ -91,7 +92,7 @@ def test_outage_counts_seconds_stops_energy_and_logs_power_down_up(
     assert et09["outages"][0]["off_duration"] == 600
     assert served.store.read(3, fleet.t)[2] & 0x08  # BT03 power failure
     lp = get_table("BT64").decode(served.store.read(64, fleet.t), sim.ctx)
-    iv = lp["blocks"][(int(t0) // 86400) % 10]["intervals"][4]  # 01:00-01:15
+    iv = lp["blocks"][(interval_index(t0) // 96) % 10]["intervals"][4]  # 01:00-01:15
     assert iv["extended_status"][0] & 0x2  # power-fail common flag
     # a short outage is only counted
     fleet.inject(Disturbance("outage", fleet.definitions[i].bus, t0 + 7200, t0 + 7230))
