@@ -155,6 +155,11 @@ class ServedMeter:
         self._mirror(ET04, ET04_MEP_SEQ, self.mep_sequence.bump_interface_version())
         self._mirror(ET04, ET04_PLC_SEQ, self.plc_sequence.bump_interface_version())
 
+    def _next_mep_counter(self) -> int:
+        """One AES response counter for all MEP sessions of the meter (never reused)."""
+        self._mep_counter = (self._mep_counter + 1) & 0xFFFFFFFF
+        return self._mep_counter
+
     def optical_key_enabled(self, level: str) -> bool:
         """PK is refused while ET04.52 "PK Access" is 1 (disabled); MK and RK always count."""
         if level == "PK" and self.store.has(ET04) and self.store.size(ET04) > ET04_PK_ACCESS:
@@ -183,14 +188,13 @@ class ServedMeter:
         )
 
     def mep_session(self, *, inter_byte_timeout: float | None = 0.05) -> MepServer:
-        self._mep_counter = (self._mep_counter + 0x10000) & 0xFFFFFFFF  # disjoint per session
         return MepServer(
             self.server,
             MepServerConfig(
                 keys=self.keys.mep(),
                 require_aes=self.mep_require_aes,
                 device_id=self.device_id,
-                aes_response_counter=self._mep_counter,
+                aes_counter=self._next_mep_counter,
                 sequence_check=self._mirrored(self.mep_sequence, ET04_MEP_SEQ),
                 inter_byte_timeout=inter_byte_timeout,
                 on_event=self.on_event,

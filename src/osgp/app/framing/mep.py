@@ -178,6 +178,9 @@ class MepServerConfig:
     #: The client identity in the AES request nonce (MEP clients have no address of their own).
     peer_id: bytes = bytes(6)
     aes_response_counter: int = 0
+    #: Shared source of AES response counters when several sessions use the same keys (a CCM
+    #: nonce must never repeat under one key); else a counter from ``aes_response_counter``.
+    aes_counter: Callable[[], int] | None = None
     inter_byte_timeout: float | None = INTER_BYTE_TIMEOUT
     segment_gap: float = SEGMENT_GAP
     min_request_interval: float = MIN_REQUEST_INTERVAL
@@ -326,8 +329,11 @@ class MepServer:
                 self._emit("response_too_large", size=len(response))
                 response = bytes([TOO_LARGE])
         if aes is not None:
-            self._aes_counter = (self._aes_counter + 1) & 0xFFFFFFFF
-            return aes[0].seal_response(self._aes_counter, aes[1], response)
+            if self.config.aes_counter is not None:
+                counter = self.config.aes_counter() & 0xFFFFFFFF
+            else:
+                self._aes_counter = counter = (self._aes_counter + 1) & 0xFFFFFFFF
+            return aes[0].seal_response(counter, aes[1], response)
         wire, tag = mep_seal_response(plain, response, key, cipher)
         return wire + tag
 
