@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "osgp.cli.simulate",
     "osgp.cli.tables",
     "osgp.cli.headend",
+    "osgp.cli.device",
 )
 
 

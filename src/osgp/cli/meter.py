@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument("--duration", type=float, help="stop after this many seconds")
     s.add_argument("-v", "--verbose", action="store_true", help="print security events")
+    from osgp.cli.device import add_simulation_options  # --simulate GRID: a living meter
+
+    add_simulation_options(s)
     s.set_defaults(func=run)
 
     def usage(_: argparse.Namespace) -> int:
@@ -151,6 +154,10 @@ def build_meter(args: argparse.Namespace) -> object:
                 lock.threshold, lock.duration_s = n, 60.0 * minutes
     if args.security_mode and store.has(ET04) and store.size(ET04) > ET04_SECURITY_MODE:
         store.patch(ET04, ET04_SECURITY_MODE, bytes([2 if args.security_mode == "aes" else 0]))
+    if getattr(args, "simulate", None):
+        from osgp.cli.device import attach_simulation
+
+        print(attach_simulation(args, meter), file=sys.stderr, flush=True)
     return meter
 
 
