@@ -788,7 +788,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
         rows = session.execute(
             q.order_by(m.Event.occurred_at.desc(), m.Event.id.desc()).limit(limit)
         )
-        return [_alarm_out(e, a) for e, a in rows.tuples()]
+        return [_alarm_out(e, a) for e, a in rows]
 
     def _alarm_out(e: m.Event, a: m.AlarmAck | None) -> s.AlarmOut:
         return s.AlarmOut(
@@ -879,17 +879,17 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
 
     # -- firmware campaigns ----------------------------------------------------------------------
     def campaign_out(session: Session, c: m.FirmwareCampaign, with_devices: bool) -> s.CampaignOut:
+        # Progress: a finished device (activated or failed) counts whole, others by blocks.
         counts: dict[str, int] = collections.Counter()
-        done = total = 0
+        work = 0.0
         for d in c.devices:
             counts[d.state] += 1
-            done += d.blocks_done if d.state not in ("activated", "verifying") else d.blocks_total
-            total += d.blocks_total
-        finished = counts.get("activated", 0) + counts.get("failed", 0)
+            if d.state in ("activated", "failed"):
+                work += 1.0
+            elif d.blocks_total > 0:
+                work += min(d.blocks_done / d.blocks_total, 1.0)
         n = len(c.devices)
-        pct = 100.0 * finished / n if n else 100.0
-        if total and finished < n:
-            pct = 100.0 * done / total
+        pct = 100.0 * work / n if n else 100.0
         return s.CampaignOut(
             id=c.id,
             name=c.name,
