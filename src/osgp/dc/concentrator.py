@@ -114,6 +114,10 @@ class Concentrator:
             "broadcasts": 0,
         }
         self.log: Callable[[float, str], None] | None = None
+        #: Total airtime of the medium so far (set by the driver; for efficiency figures).
+        self.bus_airtime: Callable[[], float] = lambda: 0.0
+        #: The :class:`osgp.dc.discovery.Discovery` of this concentrator (set when composed).
+        self.discovery: Any = None
         self.on_idle: Callable[[float], None] | None = None
 
     # -- jobs ------------------------------------------------------------------------------

@@ -99,6 +99,8 @@ def build_network(
         )
     bus = LinkBus([dc, *devices], links, random.Random(rng.getrandbits(64)))
     net = Network(bus, dc, devices, Discovery(dc), served, master_key)
+    dc.discovery = net.discovery
+    dc.bus_airtime = lambda: bus.stats.airtime
     return net
 
 
