@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from osgp.app.framing import C12Backend, FrameError, SequenceCheck, need
 from osgp.app.framing.plc import AesFraming, PlcRequest
+from osgp.app.framing.tls import TlsError, TlsPskClient, TlsPskServer, mep_identity
 from osgp.security.errors import AuthenticationFailed, SecurityError
 from osgp.security.rc4 import (
     MepCipher,
@@ -59,6 +60,37 @@ AUTH_FAILED = 0x0B
 SEQUENCE_ERROR = 0x0C
 #: Answer to a request whose response would exceed 476 bytes (onp; our choice).
 TOO_LARGE = 0x04
+ISSS = 0x0A
+
+#: TLS request codes (guide Table 2.1) and response codes (Table 2.3).
+TLS_TERMINATE = 0x57
+TLS_HANDSHAKE = 0x58
+TLS_HANDSHAKE_CONT = 0x59
+TLS_TABLE = 0x80
+TLS_OK = 0x00
+TLS_ERROR = 0x01
+TLS_BAD_KEY = 0x03
+#: Status byte + record header + explicit nonce + tag around a C12 response.
+TLS_OVERHEAD = 1 + 5 + 8 + 16
+
+
+def _looks_like_tls(body: bytes, session: bool) -> bool:
+    """A TLS-mode request: its code and a TLS record header after it (0x57 needs a session).
+
+    RC4 ciphertext could start with a TLS code; requiring the record header as well makes a
+    mistaken reading a one-in-millions event (and the RC4 path would then answer 0x0B).
+    """
+    if not body:
+        return False
+    if body[0] == TLS_TERMINATE:
+        return session
+    return (
+        body[0] in (TLS_HANDSHAKE, TLS_HANDSHAKE_CONT, TLS_TABLE)
+        and len(body) >= 4
+        and body[1] in (20, 21, 22, 23)
+        and body[2] == 3
+    )
+
 
 #: Order in which the server tries the keys (guide p.12: "First, the MAK is checked").
 MEP_LEVELS = ("MAK", "MBK")
@@ -174,6 +206,8 @@ class MepServerConfig:
     #: module docstring); ``require_aes`` also refuses RC4/digest-only requests with 0x0B.
     aes: bool = True
     require_aes: bool = False
+    #: Only TLS is accepted (the per-port "Require TLS" of ET97).
+    require_tls: bool = False
     device_id: bytes = bytes.fromhex("000000000001")
     #: The client identity in the AES request nonce (MEP clients have no address of their own).
     peer_id: bytes = bytes(6)
@@ -196,6 +230,7 @@ class MepServer:
         self.deframer = MepDeframer(config.inter_byte_timeout)
         self._keys = [(lvl, config.keys[lvl]) for lvl in MEP_LEVELS if lvl in config.keys]
         self._aes: dict[bytes, AesFraming] = {}
+        self._tls: TlsPskServer | None = None
         self._aes_counter = config.aes_response_counter & 0xFFFFFFFF
         self._inbox: deque[bytes] = deque()
         self._next_process = float("-inf")
@@ -272,6 +307,11 @@ class MepServer:
     def handle_body(self, body: bytes, now: float) -> bytes:
         """One request body in, one response body out (pure; no timing)."""
         self.stats["requests"] += 1
+        if _looks_like_tls(body, self._tls is not None):
+            return self._handle_tls(body, now)
+        if self._tls is not None or self.config.require_tls:
+            # Guide p.8: once a TLS session runs, RC4 messages are refused until 0x57.
+            return bytes([ISSS])
         try:
             req = MepRequest.from_bytes(body)
         except FrameError:
@@ -297,6 +337,53 @@ class MepServer:
         self.stats["auth_failures"] += 1
         self._emit("auth_failed")
         return bytes([AUTH_FAILED])
+
+    # -- TLS mode (guide p.8-9, 13-16) ------------------------------------------------------------
+
+    def _tls_lookup(self, identity: bytes) -> tuple[bytes, str] | None:
+        """PSK identity ``client ID (2, LSB) ‖ key ID`` (0 MBK, 1 MAK); PSK = key[:16]."""
+        if len(identity) != 3 or identity[2] not in (0, 1):
+            return None
+        level = "MAK" if identity[2] == 1 else "MBK"
+        key = dict(self._keys).get(level)
+        return None if key is None else (key[:16], level)
+
+    def _handle_tls(self, body: bytes, now: float) -> bytes:
+        code, data = body[0], body[1:]
+        if code == TLS_TERMINATE:
+            self._tls = None
+            self._emit("tls_terminated")
+            return bytes([TLS_OK])
+        if code == TLS_HANDSHAKE:
+            self._tls = TlsPskServer(self._tls_lookup)  # a new handshake resets any session
+        tls = self._tls
+        if code == TLS_TABLE and (tls is None or not tls.established):
+            return bytes([ISSS])  # guide p.9: repeat the handshake
+        if tls is None:
+            return bytes([TLS_ERROR])
+        try:
+            tls.receive(data)
+        except TlsError as exc:
+            self._tls = None
+            self.stats["auth_failures"] += 1
+            self._emit("tls_failed", reason=str(exc))
+            # A wrong PSK shows as an unknown identity, or as the first encrypted handshake
+            # record (the client's Finished) failing to decrypt or to verify.
+            wrong_key = exc.alert in (115, 51) or (exc.alert == 20 and not tls.established)
+            status = TLS_BAD_KEY if wrong_key else TLS_ERROR
+            return bytes([status]) + tls.data_to_send()
+        if code in (TLS_HANDSHAKE, TLS_HANDSHAKE_CONT):
+            if tls.established:
+                self._emit("tls_established", level=tls.level)
+            return bytes([TLS_OK]) + tls.data_to_send()
+        assert tls.level is not None
+        for request in tls.take():
+            response = self.backend.handle_c12(request, tls.level, now)
+            if len(response) + TLS_OVERHEAD > MAX_BODY:
+                self._emit("response_too_large", size=len(response))
+                response = bytes([TOO_LARGE])
+            tls.send(response)
+        return bytes([TLS_OK]) + tls.data_to_send()
 
     def _aes_for(self, key: bytes) -> AesFraming:
         aes = self._aes.get(key)
@@ -507,6 +594,88 @@ class MepClient:
         return MepFailed(req, reason, code)
 
 
+class MepTlsClient:
+    """A MEP client in TLS mode: ``handshake(now)``, then ``request(c12, now)`` one at a time.
+
+    ``receive_data`` returns :class:`MepReply` (bare C12 response), :class:`MepFailed`, or
+    :class:`MepAlert`; ``established`` turns true after the handshake.
+    """
+
+    def __init__(
+        self, key: bytes, *, level: str = "MAK", client_id: int = 0, timeout: float = 2.0
+    ) -> None:
+        self.tls = TlsPskClient(
+            bytes(key)[:16], mep_identity(client_id, 1 if level == "MAK" else 0)
+        )
+        self.deframer = MepDeframer(None)
+        self.timeout = timeout
+        self._out = bytearray()
+        self._request: bytes | None = None
+        self._deadline: float | None = None
+
+    @property
+    def established(self) -> bool:
+        return self.tls.established
+
+    def handshake(self, now: float) -> None:
+        self.tls.start()
+        self._send(TLS_HANDSHAKE, self.tls.data_to_send(), now)
+
+    def request(self, c12: bytes, now: float) -> None:
+        if not self.tls.established:
+            raise MepClientError("no TLS session: call handshake() first")
+        self._request = bytes(c12)
+        self.tls.send(c12)
+        self._send(TLS_TABLE, self.tls.data_to_send(), now)
+
+    def terminate(self, now: float) -> None:
+        self._send(TLS_TERMINATE, b"\x00", now)
+
+    def _send(self, code: int, data: bytes, now: float) -> None:
+        self._out += encode_frame(bytes([code]) + data)
+        self._deadline = now + self.timeout
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_timer(self) -> float | None:
+        return self._deadline
+
+    def handle_timer(self, now: float) -> list[MepClientEvent]:
+        if self._deadline is not None and now >= self._deadline:
+            self._deadline = None
+            return [MepFailed(self._request or b"", "no response")]
+        return []
+
+    def receive_data(self, data: bytes, now: float) -> list[MepClientEvent]:
+        events: list[MepClientEvent] = []
+        for body in self.deframer.feed(data, now):
+            if not body:
+                events.append(MepAlert())
+                continue
+            self._deadline = None
+            status, rest = body[0], body[1:]
+            if status != TLS_OK:
+                what = {TLS_ERROR: "TLS error", TLS_BAD_KEY: "invalid identity or key"}
+                reason = what.get(status, f"response code 0x{status:02X}")
+                events.append(MepFailed(self._request or b"", reason, status))
+                continue
+            try:
+                self.tls.receive(rest)
+            except TlsError as exc:
+                events.append(MepFailed(self._request or b"", f"TLS: {exc}", TLS_ERROR))
+                continue
+            more = self.tls.data_to_send()
+            if more:  # the next handshake flight
+                self._send(TLS_HANDSHAKE_CONT, more, now)
+            for plain in self.tls.take():
+                req, self._request = self._request or b"", None
+                events.append(MepReply(req, plain))
+        return events
+
+
 __all__ = [
     "ALERT",
     "MAX_BODY",
@@ -522,6 +691,7 @@ __all__ = [
     "MepResponse",
     "MepServer",
     "MepServerConfig",
+    "MepTlsClient",
     "SequenceCheck",
     "decode_frame",
     "encode_frame",
