@@ -378,9 +378,13 @@ def simulated_meter(mode: str, *, seed: int | None = None, lockout: int = 30) ->
     return meter
 
 
-def demonstrate(port: str, mode: str, *, seed: int | None = None) -> Demonstration:
-    """Capture one request from the legitimate client, then attack: the full story."""
-    meter = simulated_meter(mode, seed=seed)
+def demonstrate(
+    port: str, mode: str, *, seed: int | None = None, meter: ServedMeter | None = None
+) -> Demonstration:
+    """Capture one request from the legitimate client, then attack: the full story. ``meter``
+    defaults to :func:`simulated_meter` in ``mode``."""
+    if meter is None:
+        meter = simulated_meter(mode, seed=seed)
     if port == "plc":
         captured = capture_plc_request(meter)
         result = attack_plc(meter, captured)

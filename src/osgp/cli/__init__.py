@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "osgp.cli.tables",
     "osgp.cli.headend",
     "osgp.cli.device",
+    "osgp.cli.audit",
 )
 
 

@@ -1,0 +1,209 @@
+"""``osgp audit``: check meters for weak security settings; demonstrate the OMA-digest attack.
+
+Endpoints (one or more; a list of meters is audited as a fleet):
+
+* ``sim:rc4``, ``sim:aes``, ``sim:default``: an in-process simulated meter (random keys in RC4 or
+  AES mode; or the factory defaults: all-zero PLC key, the MEP guide's default MAK).
+* ``mep:tcp://HOST:PORT`` (or ``mep:/dev/ttyUSB0``): read ET04/ET54/ET55 over the MEP port with
+  ``--mak`` (or ``--mbk``).
+* ``optical:tcp://HOST:PORT`` (or ``optical:/dev/ttyUSB0``): the same over the optical port with
+  ``--mk`` (or ``--pk``/``--rk``).
+
+``--recover-key`` then runs the published kind of key recovery (one captured request, ~144
+accept/refuse answers) against the PLC port of a simulated meter or the MEP port of a served
+one, and reports the key, the number of queries and the time; against AES it fails and says so.
+Over MEP the auditor's key is used only to produce the one valid request an eavesdropper would
+have captured (or give it with ``--captured HEX``); the attack itself sees only the answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "audit",
+        help="check meters for weak security settings (and demonstrate the RC4/OMA key recovery)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("endpoints", nargs="+", metavar="METER-ENDPOINT")
+    p.add_argument("--recover-key", action="store_true", help="run the OMA-digest key recovery")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    for name, what in (
+        ("mak", "MEP advanced key"),
+        ("mbk", "MEP basic key"),
+        ("mk", "optical unique key"),
+        ("pk", "optical provisioning key"),
+        ("rk", "optical read-only key"),
+    ):
+        p.add_argument(f"--{name}", metavar="KEY", help=f"{what}, text or hex")
+    p.add_argument("--aes", action="store_true", help="MEP: read with AES if digest is refused")
+    p.add_argument("--captured", metavar="HEX", help="MEP: a captured valid request body")
+    p.add_argument("--seed", type=int, help="sim: seed of the simulated meter's keys")
+    p.set_defaults(func=run)
+
+
+def _key(args: argparse.Namespace, names: tuple[str, ...]) -> tuple[str, bytes] | None:
+    from osgp.security.keys import parse_named_key
+
+    for name in names:
+        text = getattr(args, name.lower())
+        if text is not None:
+            key = parse_named_key(name, text)
+            return name, key.rstrip(b"\x00") if name in ("MK", "PK", "RK") else key
+    return None
+
+
+def _mep_exchange(transport: Any, body: bytes, timeout: float = 5.0) -> bytes:
+    """Send one MEP request body, return the reply body (alerts skipped)."""
+    import time
+
+    from osgp.app.framing.mep import MepDeframer, encode_frame
+
+    transport.write(encode_frame(body))
+    deframer = MepDeframer(inter_byte_timeout=None)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = transport.read(0.1)
+        if not got:
+            continue
+        for frame in deframer.feed(got, time.monotonic()):
+            if frame:
+                return frame
+    raise TimeoutError("no MEP reply")
+
+
+def _mep_attack(url: str, args: argparse.Namespace, key: bytes | None) -> dict[str, object]:
+    from osgp.app.io import SerialTransport, endpoint_url
+    from osgp.audit.oma_attack import CAPTURED_REQUEST, MepOracle, recover_key
+    from osgp.security.digest import digest
+
+    transport = SerialTransport(endpoint_url(url))
+    try:
+        if args.captured:
+            captured = bytes.fromhex(args.captured.replace(" ", "").replace(":", ""))
+        elif key is not None:
+            seq = 1
+            captured = b""
+            for _ in range(2):  # learn the sequence number from the 0x0C reply, then succeed
+                span = CAPTURED_REQUEST + seq.to_bytes(4, "big")
+                captured = span + digest(span, key[:16])
+                reply = _mep_exchange(transport, captured)
+                if reply[:1] == b"\x0c" and len(reply) >= 5:
+                    seq = (int.from_bytes(reply[1:5], "big") + 1) & 0xFFFFFFFF
+                    continue
+                break
+        else:
+            raise SystemExit("--recover-key over MEP needs --mak/--mbk or --captured")
+        result = recover_key(
+            captured[:-8], captured[-8:], 16, MepOracle(lambda b: _mep_exchange(transport, b))
+        )
+    finally:
+        transport.close()
+    out: dict[str, Any] = {"port": "mep", "endpoint": url, **result.as_dict()}
+    if key is not None and result.key is not None:
+        out["key_matches_meter"] = result.key == key[:16]
+    return out
+
+
+def _describe(attack: dict[str, Any]) -> str:
+    where = f"{attack['port'].upper()} port of {attack.get('endpoint', attack.get('meter'))}"
+    if attack["recovered"]:
+        extra = ""
+        if "key_matches_meter" in attack:
+            extra = " (matches the meter's key)" if attack["key_matches_meter"] else " (MISMATCH)"
+        return (
+            f"KEY RECOVERED on the {where}: {attack['key']}{extra}\n"
+            f"  {attack['queries']} queries ({attack['refused_queries']} refused with 0x0B), "
+            f"{attack['seconds']:.2f} s of computation"
+            + (
+                f", {attack['meter_seconds']:.0f} s of meter time at one round trip per second"
+                if "meter_seconds" in attack
+                else ""
+            )
+            + "\n  With this key an attacker reads, writes and decrypts everything the PLC/MEP "
+            "key protects. Move to OSGP-AES-128-PSK (ET04.127 = 2)."
+        )
+    return (
+        f"key recovery FAILED on the {where} after {attack['queries']} queries "
+        f"({attack['bits_learned']} key bits learned): {attack['reason']}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from osgp.audit import checks
+    from osgp.audit.oma_attack import demonstrate, simulated_meter
+    from osgp.security.errors import KeyFormatError
+
+    views: list[checks.MeterView] = []
+    attacks: list[dict[str, Any]] = []
+    try:
+        mep_key = _key(args, ("MAK", "MBK"))
+        opt_key = _key(args, ("MK", "PK", "RK"))
+    except KeyFormatError as exc:
+        print(f"osgp audit: {exc}", file=sys.stderr)
+        return 2
+    for ep in args.endpoints:
+        if ep.startswith("sim:"):
+            kind = ep[4:]
+            if kind not in ("rc4", "aes", "default"):
+                print(f"osgp audit: unknown simulated meter {ep!r}", file=sys.stderr)
+                return 2
+            if kind == "default":
+                from osgp.app.meter import MeterKeys, ServedMeter
+                from osgp.security.keys import MEP_DEFAULT_KEY
+
+                meter = ServedMeter(keys=MeterKeys(mak=MEP_DEFAULT_KEY, mk=b"0"))
+                mode = "rc4"
+            else:
+                meter = simulated_meter(kind, seed=args.seed)
+                mode = kind
+            views.append(checks.view_of_served_meter(meter, ep))
+            if args.recover_key:
+                demo = demonstrate("plc", mode, meter=meter)
+                attacks.append({"meter": ep, **demo.as_dict()})
+        elif ep.startswith("mep:"):
+            url = ep[4:]
+            if mep_key is None:
+                print("osgp audit: a MEP endpoint needs --mak or --mbk", file=sys.stderr)
+                return 2
+            views.append(checks.view_over_mep(url, mep_key[1], level=mep_key[0], aes=args.aes))
+            if args.recover_key:
+                attacks.append(_mep_attack(url, args, mep_key[1]))
+        elif ep.startswith("optical:"):
+            url = ep[8:]
+            if opt_key is None:
+                print("osgp audit: an optical endpoint needs --mk, --pk or --rk", file=sys.stderr)
+                return 2
+            views.append(checks.view_over_optical(url, opt_key[1], level=opt_key[0]))
+        else:
+            print(
+                f"osgp audit: endpoint {ep!r}: use sim:rc4|sim:aes|sim:default, mep:URL or "
+                "optical:URL",
+                file=sys.stderr,
+            )
+            return 2
+    findings = checks.check_fleet(views)
+    for a in attacks:
+        if a["recovered"]:
+            findings.insert(
+                0,
+                checks.Finding(
+                    str(a.get("meter", a.get("endpoint"))), "key-recovered",
+                    checks.Severity.CRITICAL, f"{a['port'].upper()} key recovered",
+                    f"{a['queries']} queries recovered {a['key']}",
+                    "move to OSGP-AES-128-PSK (ET04.127 = 2) and rotate the key (EP20)",
+                ),
+            )  # fmt: skip
+    if args.json:
+        print(checks.findings_json(findings, {"key_recovery": attacks}))
+    else:
+        print(checks.format_findings(findings, views))
+        for a in attacks:
+            print(_describe(a))
+    worst = max((f.severity for f in findings), default=checks.Severity.INFO)
+    return 1 if worst >= checks.Severity.HIGH else 0
