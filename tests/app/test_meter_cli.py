@@ -107,7 +107,7 @@ def test_read_over_tcp_needs_the_right_key(served: dict[str, str], store: TableS
     assert "0x0B" in bad.stderr
 
 
-@pytest.mark.parametrize("mode", [[], ["--encrypt"], ["--aes"]])
+@pytest.mark.parametrize("mode", [[], ["--encrypt"], ["--aes"], ["--tls"]])
 def test_read_over_mep(served: dict[str, str], store: TableStore, mode: list[str]) -> None:
     res = osgp_read("BT23", "--mep", served["mep"], "--mbk", MBK.hex(), "--raw", *mode)
     assert res.returncode == 0, res.stderr

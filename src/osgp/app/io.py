@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from osgp.app.framing.mep import MepClient, MepFailed, MepReply
+from osgp.app.framing.mep import MepClient, MepFailed, MepReply, MepTlsClient
 from osgp.app.framing.optical import (
     ClientReply,
     OpticalClient,
@@ -404,7 +404,11 @@ class SyncOpticalClient:
 
 
 class SyncMepClient:
-    """A blocking MEP client over a transport: ``request(c12) -> bare C12 response``."""
+    """A blocking MEP client over a transport: ``request(c12) -> bare C12 response``.
+
+    Security: digest only (default), ``encrypt`` (RC4), ``aes`` (OSGP-AES-128-PSK) or ``tls``
+    (TLS 1.2 PSK; ``level`` names the key, MAK or MBK, in the PSK identity).
+    """
 
     def __init__(
         self,
@@ -413,23 +417,34 @@ class SyncMepClient:
         *,
         encrypt: bool = False,
         aes: bool = False,
+        tls: bool = False,
+        level: str = "MAK",
         clock: Clock | None = None,
         timeout: float = 5.0,
     ) -> None:
         self.transport = transport
         self.clock = clock or SystemClock()
-        # TCP stands in for the serial line: allow the stack's latency between bytes.
-        self.client = MepClient(key[:16], encrypt=encrypt, aes=aes, response_timeout=1.0)
         self.timeout = timeout
+        self.client: MepClient | MepTlsClient
+        if tls:
+            tls_client = MepTlsClient(key[:16], level=level, timeout=timeout)
+            self.client = tls_client
+            tls_client.handshake(self.clock.now())
+            self._pump(lambda: tls_client.established)
+        else:
+            # TCP stands in for the serial line: allow the stack's latency between bytes.
+            self.client = MepClient(key[:16], encrypt=encrypt, aes=aes, response_timeout=1.0)
 
-    def request(self, c12: bytes) -> bytes:
+    def _pump(self, done: Callable[[], bool]) -> bytes:
+        """Move bytes until a reply arrives (returned) or ``done()`` (returns b"")."""
         c = self.client
-        c.request(c12, self.clock.now())
         deadline = self.clock.now() + self.timeout
         while self.clock.now() < deadline:
             out = c.data_to_send()
             if out:
                 self.transport.write(out)
+            if done():
+                return b""
             got = self.transport.read(0.1)
             now = self.clock.now()
             events = list(c.handle_timer(now))
@@ -441,6 +456,10 @@ class SyncMepClient:
                 if isinstance(ev, MepFailed):
                     raise OpticalClientError(f"MEP request failed: {ev.reason}", ev.code)
         raise OpticalClientError("no MEP reply")
+
+    def request(self, c12: bytes) -> bytes:
+        self.client.request(c12, self.clock.now())
+        return self._pump(lambda: False)
 
     def read(self, table: int, offset: int | None = None, count: int | None = None) -> bytes:
         if offset is None and count is None:
@@ -460,6 +479,9 @@ class SyncMepClient:
         return resp[3 : 3 + count]
 
     def close(self) -> None:
+        if isinstance(self.client, MepTlsClient) and self.client.established:
+            self.client.terminate(self.clock.now())
+            self.transport.write(self.client.data_to_send())
         self.transport.close()
 
 

@@ -80,6 +80,8 @@ class ServedMeter:
     optical_nak_first: bool = False
     #: The MEP port accepts only OSGP-AES-128-PSK requests (the analogue of ET97 "Require TLS").
     mep_require_aes: bool = False
+    #: The MEP port accepts only TLS (ET97 "Require TLS" for MEP1).
+    mep_require_tls: bool = False
 
     def __post_init__(self) -> None:
         self.server = TableServer(self.store, posting_delay=self.posting_delay)
@@ -193,6 +195,7 @@ class ServedMeter:
             MepServerConfig(
                 keys=self.keys.mep(),
                 require_aes=self.mep_require_aes,
+                require_tls=self.mep_require_tls,
                 device_id=self.device_id,
                 aes_counter=self._next_mep_counter,
                 sequence_check=self._mirrored(self.mep_sequence, ET04_MEP_SEQ),

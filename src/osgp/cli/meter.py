@@ -70,6 +70,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="MEP accepts only OSGP-AES-128-PSK requests (refuses digest/RC4 with 0x0B)",
     )
     s.add_argument(
+        "--mep-require-tls",
+        action="store_true",
+        help="MEP accepts only TLS 1.2 PSK sessions (ET97 Require TLS)",
+    )
+    s.add_argument(
         "--optical-nak-first",
         action="store_true",
         help="NAK the first optical packet of each session, as Gen 2/3 meters do",
@@ -138,6 +143,7 @@ def build_meter(args: argparse.Namespace) -> object:
         on_event=verbose if args.verbose else None,
         optical_nak_first=args.optical_nak_first,
         mep_require_aes=args.mep_require_aes,
+        mep_require_tls=args.mep_require_tls,
     )
     for text, offset in ((args.optical_lockout, 22), (args.plc_lockout, 20)):
         if text:

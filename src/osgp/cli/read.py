@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument(f"--{name}", metavar="KEY", help=f"{name.upper()}, text or hex")
     p.add_argument("--encrypt", action="store_true", help="MEP: RC4-encrypt (legacy, weak)")
     p.add_argument("--aes", action="store_true", help="MEP: OSGP-AES-128-PSK instead of RC4")
+    p.add_argument("--tls", action="store_true", help="MEP: TLS 1.2 PSK (AES-256-GCM)")
     p.add_argument("--offset", type=int, help="partial read: first byte")
     p.add_argument("--count", type=int, help="partial read: number of bytes")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -141,7 +142,13 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             key = parse_named_key("MAK" if args.mak else "MBK", key_text)
             client = SyncMepClient(
-                transport, key, encrypt=args.encrypt, aes=args.aes, timeout=args.timeout
+                transport,
+                key,
+                encrypt=args.encrypt,
+                aes=args.aes,
+                tls=args.tls,
+                level="MAK" if args.mak else "MBK",
+                timeout=args.timeout,
             )
             chunk = 400  # a MEP message carries at most 476 bytes
         try:
