@@ -151,6 +151,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
     Operator = Annotated[Principal, Depends(operator)]
 
     errors: dict[int | str, dict[str, Any]] = {
+        400: {"description": "the body is not valid JSON"},
         401: {"description": "missing or unknown API key"},
         422: {"description": "a parameter or field is invalid; `detail` names it"},
     }
