@@ -12,6 +12,7 @@ Example (every key but ``grid`` is optional)::
     [devices]
     max_meters = 0        # 0: one meter per load of the segment (at the load's bus)
     every_nth_load = 1    # keep every n-th load's meter (thin a big segment)
+    concentrator_receive_records = 16   # receive transaction records of the concentrator's node
 
     [channel]             # overrides of osgp.plc.params.ChannelParams
     capture_margin_db = 10.0
@@ -108,6 +109,7 @@ class Scenario:
     day_of_year: int = 15
     max_meters: int = 0
     every_nth_load: int = 1
+    concentrator_receive_records: int = 16
     channel: ChannelParams = DEFAULT
     traffic: Traffic = field(default_factory=Traffic)
     noise: tuple[NoiseSpec, ...] = ()
@@ -125,7 +127,9 @@ class Scenario:
             raise ScenarioError(f"{path or 'scenario'}: 'grid' is required")
         try:
             devices = dict(doc.get("devices", {}))
-            bad = sorted(set(devices) - {"max_meters", "every_nth_load"})
+            bad = sorted(
+                set(devices) - {"max_meters", "every_nth_load", "concentrator_receive_records"}
+            )
             if bad:
                 raise ScenarioError(f"devices: unknown key(s) {', '.join(bad)}")
             channel = DEFAULT.with_overrides(dict(doc.get("channel", {})))
@@ -157,6 +161,7 @@ class Scenario:
                 day_of_year=int(doc.get("day_of_year", 15)),
                 max_meters=int(devices.get("max_meters", 0)),
                 every_nth_load=int(devices.get("every_nth_load", 1)),
+                concentrator_receive_records=int(devices.get("concentrator_receive_records", 16)),
                 channel=channel,
                 traffic=traffic,
                 noise=noise,
@@ -169,6 +174,8 @@ class Scenario:
             raise ScenarioError(f"{path or 'scenario'}: {exc}") from exc
         if sc.hours <= 0 or sc.every_nth_load < 1 or sc.max_meters < 0:
             raise ScenarioError("hours must be > 0, every_nth_load >= 1, max_meters >= 0")
+        if sc.concentrator_receive_records < 1:
+            raise ScenarioError("devices.concentrator_receive_records must be >= 1")
         return sc
 
     def replace(self, **changes: Any) -> Scenario:

@@ -160,6 +160,7 @@ class Simulation:
                 neuron_id=nid,
                 domains=(DomainEntry.for_domain(DOMAIN, subnet, node),),
                 timers_from_transmission=True,
+                receive_records=scenario.concentrator_receive_records if i == 0 else 16,
             )
             self.nodes.append(Node(cfg, random.Random(root.getrandbits(64))))
             self.macs.append(Mac(mac_params, random.Random(root.getrandbits(64))))
@@ -171,6 +172,8 @@ class Simulation:
         self._poll_handles: dict[int, int] = {}
         self.log_frames = log_frames
         self.frames: list[FrameRecord] = []
+        #: (time, node, event) for every transaction that is not one of the concentrator's polls.
+        self.completed: list[tuple[float, int, TransactionCompleted]] = []
         self.sniffer = sniffer
         self._pcap: Any = None
         if pcap is not None:
@@ -245,6 +248,27 @@ class Simulation:
 
         return act
 
+    def send(
+        self,
+        sender: int,
+        receiver: int,
+        payload: bytes,
+        service: Service = Service.ACKD,
+        *,
+        retries: int = 3,
+        transmit_timer: int = 10,
+    ) -> int:
+        """Have device ``sender``'s node send an explicit message to ``receiver`` now.
+
+        Returns the node's transaction handle; its TransactionCompleted lands in
+        :attr:`completed` (time, sender, event) unless the concentrator's polls own it.
+        """
+        dest = SubnetNodeDest(*address_of(receiver), retries=retries, transmit_timer=transmit_timer)
+        t = self.clock.now()
+        h = self.nodes[sender].send(t, dest, ExplicitMessage(CODE_REPORT, payload), service)
+        self._flush(sender, t)
+        return h
+
     # -- the driver ----------------------------------------------------------------------------
 
     def _follow(self, i: int) -> None:
@@ -288,6 +312,8 @@ class Simulation:
         self._follow(i)
 
     def _app_event(self, i: int, ev: Event, t: float) -> None:
+        if isinstance(ev, TransactionCompleted) and (i != 0 or ev.handle not in self._poll_handles):
+            self.completed.append((t, i, ev))
         if i == 0:
             if isinstance(ev, TransactionCompleted):
                 meter = self._poll_handles.pop(ev.handle, None)

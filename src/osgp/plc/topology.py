@@ -35,6 +35,7 @@ __all__ = [
     "SegmentNode",
     "load_segment",
     "schutterwald_segment_names",
+    "star_segment",
     "subset",
 ]
 
@@ -269,4 +270,34 @@ def subset(segment: Segment, keep: list[int]) -> Segment:
         length_km=segment.length_km[np.ix_(idx, idx)],
         branches=segment.branches[np.ix_(idx, idx)],
         lines=segment.lines,
+    )
+
+
+def star_segment(meters: int, length_km: float = 0.05, name: str = "star") -> Segment:
+    """A synthetic segment: every meter on its own short cable from the transformer bus.
+
+    Everyone hears everyone (no hidden nodes): the setting in which to look at the MAC alone.
+    """
+    if meters < 0:
+        raise ValueError("meters must be >= 0")
+    n = meters + 1
+    nodes = [SegmentNode(f"DC {name}", CONCENTRATOR, 0, -1, 0.0, 0.0, "H0-A")]
+    for k in range(meters):
+        a = 2 * np.pi * k / max(1, meters)
+        nodes.append(
+            SegmentNode(
+                f"M{k + 1}", METER, k + 1, k % 3, float(np.cos(a)), float(np.sin(a)), "H0-A"
+            )
+        )
+    length = np.full((n, n), 2 * length_km)
+    length[0, :] = length[:, 0] = length_km
+    np.fill_diagonal(length, 0.0)
+    lines = tuple((0.0, 0.0, nd.x, nd.y) for nd in nodes[1:])
+    return Segment(
+        name=name,
+        source=f"synthetic:star{meters}",
+        nodes=tuple(nodes),
+        length_km=length,
+        branches=np.zeros((n, n), dtype=np.int64),
+        lines=lines,
     )
