@@ -222,13 +222,19 @@ class Discovery:
         yield from self.sweep()
         self.finished = dc.now
 
-    def sweep(self, passes: int = 2) -> Generator[Op, Any, int]:
-        """Unconfigured-only rounds from the concentrator and each proxy (new devices)."""
+    def sweep(self, passes: int = 2, *, from_all: bool = False) -> Generator[Op, Any, int]:
+        """Unconfigured-only rounds from the concentrator and each proxy (or, with
+        ``from_all``, every commissioned device: the periodic search for new devices)."""
         dc = self.dc
         total = 0
         for _ in range(passes):
             new = yield from self.dc_round(unconfigured_only=True)
-            for x in sorted(dc.topology.proxies(dc.now)):
+            topo = dc.topology
+            if from_all:
+                where = {n for n, d in topo.devices.items() if d.commissioned and not d.suspect}
+            else:
+                where = topo.proxies(dc.now)
+            for x in sorted(where):
                 new += yield from self.proxy_round(x, unconfigured_only=True)
             yield from self.commission_pending()
             total += new

@@ -1,0 +1,69 @@
+"""Discovery, paths, collection and self-healing on in-memory multi-hop topologies."""
+
+from __future__ import annotations
+
+from osgp.dc.medium import MatrixLinks
+from osgp.lon.netmgmt import NodeState
+
+from .conftest import collector, cycle, discovered, grid_links
+
+
+def test_chain_devices_out_of_reach_are_found_and_read_through_repeaters() -> None:
+    n = 6
+    net = discovered(MatrixLinks.chain(n + 1, reach=1), n, meters=True)
+    topo = net.dc.topology
+    topo.update_paths(net.now)
+    # only the first device hears the concentrator: each further one needs one more repeater
+    levels = sorted(d.level or 0 for d in topo.devices.values())
+    assert levels == [1, 2, 3, 4, 5, 6]
+    for dev in net.devices:
+        assert dev.node.state is NodeState.CONFIGURED
+        info = topo.devices[dev.neuron_id]
+        assert (dev.node.domains[0].subnet, dev.node.domains[0].node) == (info.subnet, info.node)
+    far = net.devices[-1].neuron_id
+    assert topo.devices[far].path == tuple(d.neuron_id for d in net.devices[:-1])
+    assert net.dc.stats["proxied"] > 0
+    s = cycle(net, collector(net), "2026-01-01")
+    assert s["reads_succeeded"] == n
+
+
+def test_links_carry_both_signal_strengths() -> None:
+    links = grid_links(3, 2)
+    links.snr_db[0][1] = 15.0  # concentrator -> device 1 weaker than the way back
+    net = discovered(links, 6, meters=False)
+    topo = net.dc.topology
+    dc, d1 = net.dc.config.neuron_id, net.devices[0].neuron_id
+    assert topo.snr[(dc, d1)] == 15.0  # SSI1, reported by the device
+    assert topo.snr[(d1, dc)] == 20.0  # SSI2, measured by the concentrator
+    snap = topo.snapshot(net.now)
+    assert len(snap["devices"]) == 6 and all(d["commissioned"] for d in snap["devices"])
+
+
+def test_failed_repeater_is_routed_around_without_operator() -> None:
+    net = discovered(grid_links(3, 4), 12, meters=True)
+    col = collector(net)
+    assert cycle(net, col, "d1")["reads_succeeded"] == 12
+    topo = net.dc.topology
+    victim = sorted(topo.proxies(net.now))[0]
+    before = {n: d.path for n, d in topo.devices.items() if d.path and victim in d.path}
+    assert before
+    index = [d.neuron_id for d in net.devices].index(victim) + 1
+    net.bus.fail(index)
+    s = cycle(net, col, "d2")
+    assert s["failed"] == [victim.hex()]  # everyone else was read through new paths
+    assert s["reroutes"] >= 1
+    for nid in before:
+        path = topo.devices[nid].path
+        assert path is not None and victim not in path
+
+
+def test_new_device_is_noticed_by_a_sweep() -> None:
+    links = MatrixLinks.chain(4, reach=1)
+    net = discovered(links, 3, meters=False)
+    late = net.devices[-1]
+    # forget the last device as if it had just been installed (factory state)
+    net.dc.topology.forget(late.neuron_id)
+    late.node.domains[0] = None
+    late.node.state = NodeState.UNCONFIGURED
+    assert net.run_job("sweep", net.discovery.sweep(from_all=True), limit=3600)
+    assert net.dc.topology.devices[late.neuron_id].commissioned
