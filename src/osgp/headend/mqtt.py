@@ -269,7 +269,10 @@ class MqttPublisher:
             for p in batch.power_quality:
                 if p.kind == "sample" and p.voltage is not None:
                     st = self._device_state(cid, p.device)
-                    st.setdefault("voltage_v", {})[str(p.phase)] = p.voltage
+                    volts = st.setdefault("voltage_v", {})
+                    prev = volts.get(str(p.phase))
+                    if prev is None or prev["ts"] <= iso(p.ts):
+                        volts[str(p.phase)] = {"value": p.voltage, "ts": iso(p.ts)}
                     touched.add(p.device)
             for e in batch.events:
                 if e.device is not None and e.name in ("power_fail", "power_restore"):
