@@ -1,7 +1,10 @@
 """``osgp demo``: the project's main job.
 
-Runs the most complete end-to-end scenario the project has. Today that is the ISO/IEC 14908-1
-loopback exchange (``osgp lon demo``); the head-end demo replaces it when it lands.
+Starts a head-end (SQLite under ``./osgp-demo/`` unless ``--postgres`` is given), one data
+concentrator per transformer of a simulated area (by default the 14 transformers of pandapower's
+``lv_schutterwald``), runs discovery and a day of collection faster than real time with a progress
+display, then serves the web UI and prints its address. ``--hours N --no-serve`` runs N simulated
+hours and exits with a summary, for scripts.
 """
 
 from __future__ import annotations
@@ -10,12 +13,79 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="run the main end-to-end scenario and say what happened")
-    p.add_argument("--pcap", default="osgp-demo.pcap", help="capture file (default %(default)s)")
+    p = sub.add_parser(
+        "demo",
+        help="run the whole system on a simulated area and serve the web UI",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
+    p.add_argument(
+        "--no-serve", action="store_true", help="exit with a summary instead of serving the UI"
+    )
+    p.add_argument("--postgres", metavar="URL", help="PostgreSQL URL instead of SQLite")
+    p.add_argument("--mqtt", metavar="URL", help="publish to this MQTT broker (mqtt://host:port)")
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        help="web UI and REST API address (default %(default)s)",
+    )
+    p.add_argument("--dir", default="osgp-demo", help="working directory for the SQLite store")
+    p.add_argument(
+        "--transformers",
+        metavar="N|NAMES",
+        default="",
+        help="the first N transformers, or comma-separated names (default: all 14)",
+    )
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-campaign", action="store_true", help="do not start a firmware campaign")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from osgp.cli import main
+    import asyncio
+    import json
+    import logging
+    import sys
+    from pathlib import Path
 
-    return main(["lon", "demo", "--pcap", args.pcap])
+    from osgp.demo import DemoConfig, run_demo
+    from osgp.headend.service import parse_listen
+
+    logging.basicConfig(level=logging.WARNING)
+    if args.hours <= 0 or args.hours > 24 * 14:
+        print("osgp demo: --hours must be within 0..336", file=sys.stderr)
+        return 2
+    host, port = parse_listen(args.listen, 8080)
+    names: tuple[str, ...] = ()
+    limit = 0
+    if args.transformers.isdigit():
+        limit = int(args.transformers)
+    elif args.transformers:
+        names = tuple(n.strip() for n in args.transformers.split(",") if n.strip())
+    cfg = DemoConfig(
+        workdir=Path(args.dir),
+        postgres=args.postgres,
+        mqtt=args.mqtt,
+        hours=args.hours,
+        serve=not args.no_serve,
+        host=host,
+        port=port,
+        transformers=names,
+        max_transformers=limit,
+        seed=args.seed,
+        campaign=not args.no_campaign,
+        quiet=args.quiet,
+    )
+    try:
+        summary = asyncio.run(run_demo(cfg))
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"osgp demo: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2, default=str))
+    return 0

@@ -1,0 +1,642 @@
+"""The simulated area of the demo: one power-line segment per transformer, its meters and what
+its data concentrator reports. This is the ONE module that wires the demo to the device,
+power-line and concentrator code, so switching to a newer API touches only this file.
+
+What runs today, per transformer of the chosen grid:
+
+* the segment from :func:`osgp.plc.topology.load_segment` (real cable lengths, phases and the
+  grid's coordinates) and its channel model :class:`osgp.plc.channel.Channel` (signal-to-noise
+  ratio and frame error rate of every pair of nodes, varying over the day with the households'
+  load);
+* the meters as an :class:`osgp.devices.fleet.Fleet` on the transformer's own sub-grid (a
+  linearised power flow per 15-minute step gives each meter its voltage), driven by simbench's
+  load profiles, with two disturbances per area (an outage behind one feeder, a sag on another)
+  so that events, alarms and outages show up;
+* a STAND-IN for the data concentrator (:class:`StandInConcentrator`): the concentrator of
+  ``osgp.dc`` is still being written, so discovery here elects repeaters level by level from
+  the channel model's frame error rates (the idea of the design's choice 3) instead of running
+  the discovery protocol over the simulated medium. The demo prints that it does so.
+
+Everything a concentrator reports goes to the head-end through the real, authenticated link
+(:class:`osgp.headend.link.client.HeadendLink`), as batches of :mod:`osgp.headend.records`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "EVENT_NAMES",
+    "STANDIN_NOTE",
+    "AreaSpec",
+    "SegmentModel",
+    "StandInConcentrator",
+    "build_segment",
+    "transformer_names",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Said once by the demo so that nobody mistakes the stand-in for the real concentrator.
+STANDIN_NOTE = (
+    "concentrator: osgp.dc is not complete yet; the demo's stand-in elects repeaters from the "
+    "channel model's frame error rates and reports through the real head-end link"
+)
+
+#: What the head-end calls the meter events the fleet logs (facts §7 ids), with a severity.
+EVENT_NAMES: dict[int, tuple[str, str]] = {
+    1: ("power_fail", "alarm"),
+    2: ("power_restore", "info"),
+    3: ("time_changed", "info"),
+    36: ("reprogrammed", "info"),
+    66: ("load_disconnect", "info"),
+    68: ("phase_loss", "alarm"),
+    77: ("software_crc_error", "alarm"),
+    78: ("code_bank_changed", "info"),
+    89: ("magnetic_tamper", "alarm"),
+    91: ("pq_state_changed", "info"),
+    98: ("voltage_sag", "warning"),
+    99: ("voltage_swell", "warning"),
+    100: ("max_v_thd", "warning"),
+    103: ("avg_v_thd", "warning"),
+}
+
+#: A hop is usable when its reference frame error rate is below this (CHOICE: the stand-in's
+#: election threshold; a concentrator retrying 3 times then reaches > 99.9 % of such nodes).
+USABLE_FER = 0.2
+#: Link margin is reported against the SNR at which the reference frame's FER is 10 %.
+MARGIN_REFERENCE_FER = 0.1
+#: Registers the concentrator reads every hour (name, BT23 summation index, unit).
+HOURLY_REGISTERS = (
+    ("energy_import_wh", 0, "Wh"),
+    ("energy_export_wh", 1, "Wh"),
+    ("reactive_import_varh", 2, "varh"),
+    ("outage_seconds", 4, "s"),
+)
+
+
+@dataclass(frozen=True)
+class AreaSpec:
+    """Which grid and which of its transformers the demo simulates."""
+
+    grid: str = "pandapower:lv_schutterwald"
+    transformers: tuple[str, ...] = ()  # empty: all of them
+    seed: int = 1
+
+
+def transformer_names(grid: str) -> list[str]:
+    if grid == "pandapower:lv_schutterwald":
+        from osgp.plc.topology import schutterwald_segment_names
+
+        return schutterwald_segment_names()
+    return [grid.partition(":")[2]]
+
+
+@dataclass
+class SegmentModel:
+    """One transformer's segment with its meters."""
+
+    cid: str
+    transformer: str
+    segment: Any  # osgp.plc.topology.Segment
+    channel: Any  # osgp.plc.channel.Channel
+    fleet: Any  # osgp.devices.fleet.Fleet
+    meter_nodes: list[int]  # segment node index of each fleet meter
+    feeder_of: dict[int, str]  # segment node index -> feeder name
+    distance_m: dict[int, float]
+    disturbances: list[str] = field(default_factory=list)
+
+    @property
+    def latitude(self) -> float | None:
+        y = self.segment.nodes[0].y
+        return None if math.isnan(y) else float(y)
+
+    @property
+    def longitude(self) -> float | None:
+        x = self.segment.nodes[0].x
+        return None if math.isnan(x) else float(x)
+
+
+def _subgrid(grid: str, transformer: str) -> Any:
+    """The transformer's own pandapower net (its MV slack, the transformer and its LV buses)."""
+    import importlib
+
+    import pandapower as pp
+    import pandapower.topology as top
+
+    from osgp.devices.grid import Grid
+
+    nx: Any = importlib.import_module("networkx")  # no type stubs
+    if grid != "pandapower:lv_schutterwald":
+        from osgp.devices.grid import load_simbench
+
+        return Grid(load_simbench(grid.partition(":")[2]), name=grid)
+    net = _schutterwald()
+    row = net.trafo[net.trafo.name == transformer].iloc[0]
+    g = top.create_nxgraph(net, respect_switches=True, include_trafos=False)
+    buses = set(int(b) for b in nx.node_connected_component(g, int(row.lv_bus)))
+    buses.add(int(row.hv_bus))
+    sub = pp.toolbox.select_subnet(net, buses, include_results=False)
+    return Grid(sub, name=f"lv_schutterwald#{transformer}")
+
+
+_NET_CACHE: dict[str, Any] = {}
+
+
+def _schutterwald() -> Any:
+    if "sw" not in _NET_CACHE:
+        import pandapower.networks as pn
+
+        _NET_CACHE["sw"] = pn.lv_schutterwald()
+    return _NET_CACHE["sw"]
+
+
+def _profiles() -> Any:
+    if "profiles" not in _NET_CACHE:
+        from osgp.devices.grid import load_simbench
+        from osgp.devices.profiles import ProfileLibrary
+
+        # simbench's rural grid carries every household (H0-*) and PV profile we use.
+        _NET_CACHE["profiles"] = ProfileLibrary.from_simbench_profiles(
+            load_simbench("1-LV-rural3--0-sw").profiles
+        )
+    return _NET_CACHE["profiles"]
+
+
+def _feeders(segment: Any) -> tuple[dict[int, str], dict[int, float]]:
+    """Feeder (the first cable out of the transformer) and distance of each node: nodes whose
+    cable path to the concentrator shares the first stretch belong to the same feeder. Without
+    the graph here we cluster by the closest node to the concentrator on the way (cheap, and
+    exact on radial LV grids: the nearest node to the root on each branch names it)."""
+    length = segment.length_km
+    n = segment.n
+    dist = {i: float(length[0, i]) * 1000.0 for i in range(n)}
+    feeder: dict[int, str] = {}
+    heads: list[int] = []
+    for i in sorted(range(1, n), key=lambda k: dist[k]):
+        # i is on head h's feeder when the path root->i passes near h: d(0,h)+d(h,i) == d(0,i).
+        for h in heads:
+            if abs(length[0, h] + length[h, i] - length[0, i]) < 1e-6:
+                feeder[i] = feeder[h]
+                break
+        else:
+            heads.append(i)
+            feeder[i] = f"F{len(heads)}"
+    return feeder, dist
+
+
+def build_segment(
+    spec: AreaSpec, transformer: str, start: float, index: int, hours: float
+) -> SegmentModel:
+    """Build one transformer's segment, channel and meters, with its disturbances scheduled."""
+    from osgp.devices.definition import MeterDefinition
+    from osgp.devices.disturbances import Disturbance
+    from osgp.devices.fleet import Fleet, FleetConfig
+    from osgp.plc.channel import Channel
+    from osgp.plc.topology import load_segment
+
+    segment = load_segment(spec.grid, transformer if ":lv_schutterwald" in spec.grid else None)
+    grid = _subgrid(spec.grid, transformer)
+    lib = _profiles()
+    loads = grid.original_loads
+    peak_by_bus: dict[int, float] = {}
+    for _, r in loads.iterrows():
+        peak_by_bus.setdefault(int(r.bus), float(r.p_mw) * 1000.0)
+    defs = []
+    meter_nodes: list[int] = []
+    for i, nd in enumerate(segment.nodes):
+        if nd.kind != "meter" or int(nd.bus) not in grid.connected:
+            continue
+        three = len(meter_nodes) % 5 == 0
+        defs.append(
+            MeterDefinition(
+                nd.name,
+                bus=int(nd.bus),
+                profile=nd.profile if nd.profile in lib.load else lib.names()[0],
+                peak_kw=max(peak_by_bus.get(int(nd.bus), 3.0), 1.0) * 1.6,
+                phases=3 if three else 1,
+                phase=(nd.phase % 3) + 1 if nd.phase >= 0 else 1,
+                pv_kwp=6.0 if len(meter_nodes) % 7 == 3 else 0.0,
+                pv_profile="PV3",
+                seed=spec.seed * 1_000_003 + index * 10_007 + i,
+                serial=f"{index:04d}{i:08d}",
+            )
+        )
+        meter_nodes.append(i)
+    fleet = Fleet(defs, lib, grid, FleetConfig(start=start, power_flow="linear"))
+    channel = Channel(segment, seed=spec.seed + index, day_of_year=15)
+    feeder_of, dist = _feeders(segment)
+    model = SegmentModel(
+        cid=f"dc-{transformer.removeprefix('T_idx_').lower()}",
+        transformer=transformer,
+        segment=segment,
+        channel=channel,
+        fleet=fleet,
+        meter_nodes=meter_nodes,
+        feeder_of=feeder_of,
+        distance_m=dist,
+    )
+    # Disturbances: every third area loses a feeder for 40 minutes in the night, the next one
+    # sees a 20-minute sag in the evening peak (deterministic, so the demo tells the same story).
+    if defs and hours >= 3:
+        far = max(range(len(defs)), key=lambda k: dist[meter_nodes[k]])
+        bus = defs[far].bus
+        if index % 3 == 0:
+            t0 = start + 2.25 * 3600
+            fleet.inject(Disturbance("outage", bus, t0, t0 + 40 * 60))
+            model.disturbances.append(f"outage at bus {bus} 02:15-02:55")
+        elif index % 3 == 1:
+            t0 = start + min(18.0, hours - 1) * 3600
+            fleet.inject(Disturbance("sag", bus, t0, t0 + 20 * 60, magnitude=0.8))
+            model.disturbances.append(f"sag to 80 % at bus {bus}")
+    return model
+
+
+class StandInConcentrator:
+    """What the data concentrator would report for one segment, computed from the models.
+
+    ``discover`` builds the topology (levels, proxies, paths, heard links); ``collect(t0, t1)``
+    advances the meters to ``t1`` and returns the batch of what the concentrator collected in
+    ``(t0, t1]``; ``handle_command`` answers head-end commands (reads, relay, time sync,
+    firmware campaigns, re-discovery).
+    """
+
+    def __init__(self, model: SegmentModel) -> None:
+        self.m = model
+        self.parent: dict[int, int] = {}
+        self.level: dict[int, int] = {}
+        self.paths: dict[int, list[int]] = {}
+        self._events_seen = [0] * model.fleet.n
+        self._campaigns: list[dict[str, Any]] = []
+        self.results: list[dict[str, Any]] = []
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def name(self, node: int) -> str:
+        return self.m.cid if node == 0 else str(self.m.segment.nodes[node].name)
+
+    def _fer_matrix(self, t: float) -> FloatArray:
+        ch = self.m.channel
+        return np.stack([ch.link_fer(i, t) for i in range(self.m.segment.n)])
+
+    def _snr_matrix(self, t: float) -> FloatArray:
+        ch = self.m.channel
+        return np.stack([ch.snr_db(i, t) for i in range(self.m.segment.n)])
+
+    def _snr_for_margin(self) -> float:
+        ch = self.m.channel
+        grid = np.linspace(-10.0, 40.0, 501)
+        fer = ch.fer(grid, ch.params.reference_frame_bytes)
+        ok = grid[fer <= MARGIN_REFERENCE_FER]
+        return float(ok[0]) if len(ok) else 10.0
+
+    # -- discovery (stand-in for automated topology management) ------------------------------
+    def discover(self, t: float) -> dict[str, Any]:
+        n = self.m.segment.n
+        fer = self._fer_matrix(t)
+        snr = self._snr_matrix(t)
+        both = np.maximum(fer, fer.T)  # a hop must work both ways
+        self.parent, self.level = {}, {0: 0}
+        frontier = [0]
+        lvl = 0
+        while frontier:
+            lvl += 1
+            nxt = []
+            for i in range(1, n):
+                if i in self.level:
+                    continue
+                usable = [p for p in frontier if both[p, i] < USABLE_FER]
+                if usable:
+                    best = min(usable, key=lambda p: (both[p, i], -snr[p, i]))
+                    self.parent[i] = best
+                    self.level[i] = lvl
+                    nxt.append(i)
+            frontier = nxt
+        self.paths = {}
+        for i in self.parent:
+            hops: list[int] = []
+            p = self.parent[i]
+            while p != 0:
+                hops.append(p)
+                p = self.parent[p]
+            self.paths[i] = list(reversed(hops))
+        proxies = set(self.parent.values()) - {0}
+        self._margin_ref = self._snr_for_margin()
+        nodes = [{"device": self.m.cid, "level": 0, "proxy": True, "parent": None}]
+        links = []
+        for i in sorted(self.level):
+            if i == 0:
+                continue
+            p = self.parent[i]
+            nodes.append(
+                {
+                    "device": self.name(i),
+                    "level": self.level[i],
+                    "proxy": i in proxies,
+                    "parent": self.name(p),
+                }
+            )
+            s = float(min(snr[p, i], snr[i, p]))
+            links.append(
+                {
+                    "a": self.name(p),
+                    "b": self.name(i),
+                    "signal": round(s, 2),
+                    "margin": round(s - self._margin_ref, 2),
+                }
+            )
+        paths = [
+            {"device": self.name(i), "hops": [self.name(h) for h in hops]}
+            for i, hops in sorted(self.paths.items())
+        ]
+        return {
+            "devices": self._device_records(),
+            "topology": [{"ts": t, "nodes": nodes, "links": links, "paths": paths}],
+            "events": [
+                {
+                    "device": None,
+                    "code": 1,
+                    "name": "discovery_done",
+                    "severity": "info",
+                    "ts": t,
+                    "details": {
+                        "found": len(self.parent),
+                        "meters": n - 1,
+                        "levels": max(self.level.values()),
+                        "repeaters": len(proxies),
+                    },
+                }
+            ],
+        }
+
+    def unreachable(self) -> int:
+        return int(self.m.segment.n) - 1 - len(self.parent)
+
+    def _device_records(self) -> list[dict[str, Any]]:
+        fl = self.m.fleet
+        out = []
+        for k, d in enumerate(fl.definitions):
+            node = self.m.meter_nodes[k]
+            nd = self.m.segment.nodes[node]
+            attrs: dict[str, Any] = {"profile": d.profile, "pv_kwp": d.pv_kwp}
+            if not (math.isnan(nd.x) or math.isnan(nd.y)):
+                attrs["x"], attrs["y"] = float(nd.x), float(nd.y)
+            out.append(
+                {
+                    "id": d.name,
+                    "kind": "meter",
+                    "serial": d.serial,
+                    "model": "osgp-sim 3ph" if d.phases == 3 else "osgp-sim 1ph",
+                    "firmware": "1.0.0",
+                    "bus": d.bus,
+                    "phase": None if d.phases == 3 else d.phase,
+                    "phases": d.phases,
+                    "feeder": self.m.feeder_of.get(node, ""),
+                    "distance_m": round(self.m.distance_m.get(node, 0.0), 1),
+                    "status": "online" if node in self.parent else "unreachable",
+                    "relay": "closed" if fl.relay_closed[k] else "open",
+                    "attributes": attrs,
+                }
+            )
+        return out
+
+    # -- collection ------------------------------------------------------------------------------
+    def collect(self, t0: float, t1: float) -> dict[str, Any]:
+        """Advance to ``t1`` and report the closed intervals, hourly reads, power quality, link
+        quality and new events. Unreachable meters report nothing (as in the field)."""
+        fl = self.m.fleet
+        intervals: list[dict[str, Any]] = []
+        reads: list[dict[str, Any]] = []
+        pq: list[dict[str, Any]] = []
+        t = t0
+        reach = [self.m.meter_nodes[k] in self.parent for k in range(fl.n)]
+        while t < t1:
+            nxt = min(t1, (math.floor(t / 900.0) + 1) * 900.0)
+            fl.advance_to(nxt)
+            if nxt % 900.0 == 0:
+                slot = (int(nxt // 900) - 1) % fl.lp1.shape[1]
+                for k in range(fl.n):
+                    if not reach[k]:
+                        continue
+                    name = fl.definitions[k].name
+                    st = int(fl.lp1_status[k, slot])
+                    intervals.append(
+                        {
+                            "device": name,
+                            "end": nxt,
+                            "value": float(fl.lp1[k, slot, 0]),
+                            "status": st,
+                        }
+                    )
+                    if fl.definitions[k].pv_kwp > 0:
+                        intervals.append(
+                            {
+                                "device": name,
+                                "channel": "export_wh",
+                                "end": nxt,
+                                "value": float(fl.lp1[k, slot, 1]),
+                                "status": st,
+                            }
+                        )
+            if nxt % 3600.0 == 0:
+                for k in range(fl.n):
+                    if not reach[k]:
+                        continue
+                    d = fl.definitions[k]
+                    regs = fl.registers(k)
+                    for reg, idx, unit in HOURLY_REGISTERS:
+                        reads.append(
+                            {
+                                "device": d.name,
+                                "register": reg,
+                                "ts": nxt,
+                                "value": round(float(regs[idx]), 3),
+                                "unit": unit,
+                            }
+                        )
+                    for ph in range(3):
+                        if not d.phase_mask[ph]:
+                            continue
+                        pq.append(
+                            {
+                                "device": d.name,
+                                "ts": nxt,
+                                "kind": "sample",
+                                "phase": ph + 1,
+                                "voltage": round(float(fl.volts[k, ph]), 2),
+                                "current": round(
+                                    abs(float(fl.p_kw[k])) * 1000.0 / 230.0 / (d.phases or 1), 2
+                                ),
+                                "frequency": round(float(fl.frequency), 3),
+                                "thd": round(float(fl.thd[k, ph]), 2),
+                            }
+                        )
+            t = nxt
+        events = self._new_events(reach)
+        pq.extend(self._pq_from_events(events))
+        return {
+            "reads": reads,
+            "intervals": intervals,
+            "power_quality": pq,
+            "events": events,
+            "link_quality": self._link_quality(t1) if t1 % 3600.0 == 0 else [],
+            "campaign_progress": self._campaign_progress(t1),
+        }
+
+    def _new_events(self, reach: list[bool]) -> list[dict[str, Any]]:
+        fl = self.m.fleet
+        out: list[dict[str, Any]] = []
+        for k in range(fl.n):
+            evs = fl.events[k]
+            new = evs[self._events_seen[k] :]
+            self._events_seen[k] = len(evs)
+            if not reach[k]:
+                continue
+            for e in new:
+                name, sev = EVENT_NAMES.get(e.event_id, (f"event_{e.event_id}", "info"))
+                out.append(
+                    {
+                        "device": fl.definitions[k].name,
+                        "code": e.event_id,
+                        "name": name,
+                        "severity": sev,
+                        "ts": e.sim_time,
+                        "details": {"argument": e.argument, "meter_time": round(e.meter_time, 1)},
+                    }
+                )
+        return out
+
+    @staticmethod
+    def _pq_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for e in events:
+            if e["name"] in ("voltage_sag", "voltage_swell"):
+                arg = int(e["details"]["argument"])
+                out.append(
+                    {
+                        "device": e["device"],
+                        "ts": e["ts"],
+                        "kind": "sag" if e["name"] == "voltage_sag" else "swell",
+                        "phase": arg & 3,
+                        "voltage": float(arg >> 2),
+                    }
+                )
+        return out
+
+    def _link_quality(self, t: float) -> list[dict[str, Any]]:
+        fer = self._fer_matrix(t)
+        snr = self._snr_matrix(t)
+        out = []
+        for i, p in self.parent.items():
+            # the path's weakest hop and its end-to-end success with 3 retries per hop
+            hops = [*self.paths[i], i]
+            prev = 0
+            worst = math.inf
+            success = 1.0
+            for h in hops:
+                s = float(min(snr[prev, h], snr[h, prev]))
+                worst = min(worst, s)
+                f = float(max(fer[prev, h], fer[h, prev]))
+                success *= 1.0 - f**4
+                prev = h
+            out.append(
+                {
+                    "device": self.name(i),
+                    "ts": t,
+                    "signal": round(worst, 2),
+                    "margin": round(worst - self._margin_ref, 2),
+                    "hops": len(hops) - 1,
+                    "success": round(success, 4),
+                }
+            )
+            del p
+        return out
+
+    # -- commands ------------------------------------------------------------------------------
+    def handle_command(self, cmd: dict[str, Any], now: float) -> dict[str, Any] | None:
+        """Answer a head-end command; returns a ``results`` record (or None for a campaign,
+        whose outcome is reported as campaign progress)."""
+        kind = cmd.get("kind")
+        fl = self.m.fleet
+        params = cmd.get("params") or {}
+        cid = int(cmd["id"])
+        did = cmd.get("device")
+        k = fl.index.get(did) if did else None
+        if kind == "firmware_campaign":
+            self._campaigns.append({"params": params, "start": now, "failed": set()})
+            return None
+        if kind == "discover":
+            return {
+                "command": cid,
+                "status": "succeeded",
+                "ts": now,
+                "result": {"found": len(self.parent)},
+            }
+        if k is None and kind in ("read", "connect", "disconnect", "time_sync", "device_operation"):
+            return {
+                "command": cid,
+                "status": "failed",
+                "ts": now,
+                "error": f"unknown device {did!r}",
+            }
+        node = self.m.meter_nodes[k] if k is not None else 0
+        if k is not None and node not in self.parent:
+            return {"command": cid, "status": "failed", "ts": now, "error": "device unreachable"}
+        if kind == "read" and k is not None:
+            regs = fl.registers(k)
+            values = {name: round(float(regs[idx]), 3) for name, idx, _u in HOURLY_REGISTERS}
+            return {"command": cid, "status": "succeeded", "ts": now, "result": values}
+        if kind in ("connect", "disconnect") and k is not None:
+            fl.set_relay(k, kind == "connect")
+            return {
+                "command": cid,
+                "status": "succeeded",
+                "ts": now,
+                "result": {"relay": "closed" if kind == "connect" else "open"},
+            }
+        if kind == "time_sync" and k is not None:
+            fl.set_meter_time(k, float(params.get("time", now)))
+            return {"command": cid, "status": "succeeded", "ts": now, "result": {}}
+        if kind == "broadcast":
+            return {"command": cid, "status": "succeeded", "ts": now, "result": {"sent": 1}}
+        return {"command": cid, "status": "failed", "ts": now, "error": f"{kind} not supported"}
+
+    def _campaign_progress(self, t: float) -> list[dict[str, Any]]:
+        """Campaigns advance with simulated time: a broadcast phase takes an hour, then each
+        device reports its blocks; one device in 25 fails its image check (to show failures)."""
+        out = []
+        for c in self._campaigns:
+            p = c["params"]
+            size = int(len(str(p.get("image_b64", ""))) * 3 / 4) or 1
+            blocks = max(1, -(-size // int(p.get("block_size", 64))))
+            frac = min(1.0, max(0.0, (t - c["start"]) / 7200.0))
+            for j, did in enumerate(p.get("devices", [])):
+                if did in c["failed"] or c.get("done"):
+                    continue
+                if frac >= 1.0:
+                    bad = j % 25 == 24
+                    state = "failed" if bad else "activated"
+                    if bad:
+                        c["failed"].add(did)
+                elif frac > 0.5:
+                    state = "verifying" if frac > 0.9 else "downloading"
+                else:
+                    state = "downloading" if frac > 0 else "pending"
+                out.append(
+                    {
+                        "campaign": int(p["campaign"]),
+                        "device": did,
+                        "state": state,
+                        "blocks_done": blocks if frac >= 1.0 else int(blocks * frac),
+                        "blocks_total": blocks,
+                        "ts": t,
+                        "error": "image MAC mismatch" if state == "failed" else "",
+                    }
+                )
+            if frac >= 1.0:
+                c["done"] = True
+        return out

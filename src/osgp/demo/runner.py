@@ -1,0 +1,371 @@
+"""The main job: a head-end, one concentrator per transformer and a simulated area, end to end.
+
+:func:`run_demo` starts a :class:`osgp.headend.service.HeadendService` (SQLite by default,
+PostgreSQL and MQTT when given), registers one concentrator per transformer, connects each
+through the authenticated head-end link, runs discovery, then collects ``hours`` simulated hours
+faster than real time (every 15-minute interval of every meter, hourly register reads, power
+quality and link quality, events and alarms), starts a firmware campaign on one segment through
+the REST API, and finally serves the web UI until interrupted (or returns a summary).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from osgp.demo.area import STANDIN_NOTE, AreaSpec, StandInConcentrator, build_segment
+
+__all__ = ["OPERATOR_KEY", "READ_KEY", "DemoConfig", "DemoSummary", "run_demo"]
+
+#: Static API keys of the demo's head-end (printed with the address; a demo is not production).
+READ_KEY = "demo-read"
+OPERATOR_KEY = "demo-operator"
+
+
+@dataclass
+class DemoConfig:
+    workdir: Path = Path("osgp-demo")
+    postgres: str | None = None
+    mqtt: str | None = None
+    hours: float = 24.0
+    serve: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    transformers: tuple[str, ...] = ()  # empty: all of the grid's
+    max_transformers: int = 0  # 0: no limit
+    grid: str = "pandapower:lv_schutterwald"
+    seed: int = 1
+    start: float | None = None  # simulated start (POSIX, 15-min boundary); default yesterday 00:00
+    campaign: bool = True
+    quiet: bool = False
+    #: Called with the service once the UI is up (tests use it instead of serving forever).
+    on_ready: Callable[[Any], None] | None = None
+
+
+@dataclass
+class DemoSummary:
+    url: str = ""
+    db_url: str = ""
+    concentrators: int = 0
+    meters: int = 0
+    reachable: int = 0
+    repeaters: int = 0
+    max_level: int = 0
+    simulated_hours: float = 0.0
+    records: dict[str, int] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    build_seconds: float = 0.0
+    collect_seconds: float = 0.0
+    disturbances: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    stored: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _default_start() -> float:
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (today - dt.timedelta(days=1)).timestamp()
+
+
+class _Progress:
+    """A rich progress display (or plain lines when quiet / not a terminal)."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=False, quiet=quiet)
+        self.quiet = quiet
+        self._progress: Any = None
+
+    def __enter__(self) -> _Progress:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description:<26}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=self.console,
+            transient=False,
+            disable=self.quiet,
+        )
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def task(self, description: str, total: float) -> int:
+        return int(self._progress.add_task(description, total=total, info=""))
+
+    def update(self, task: int, advance: float = 1, info: str = "") -> None:
+        self._progress.update(task, advance=advance, info=info)
+
+    def say(self, text: str) -> None:
+        self.console.print(text)
+
+
+async def run_demo(cfg: DemoConfig) -> DemoSummary:
+    from sqlalchemy import func, select, update
+    from sqlalchemy.orm import Session
+
+    from osgp.demo.area import transformer_names
+    from osgp.headend.db import models as m
+    from osgp.headend.ingest import Ingestor
+    from osgp.headend.link.client import HeadendLink, MemoryLinkStore
+    from osgp.headend.service import HeadendService
+
+    wall0 = time.perf_counter()
+    summary = DemoSummary()
+    start = cfg.start if cfg.start is not None else _default_start()
+    if cfg.postgres:
+        db_url = cfg.postgres
+    else:
+        cfg.workdir.mkdir(parents=True, exist_ok=True)
+        db_path = cfg.workdir / "headend.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)  # each demo starts afresh
+        db_url = f"sqlite:///{db_path}"
+    summary.db_url = db_url
+    out = _Progress(cfg.quiet)
+    names = list(cfg.transformers) or transformer_names(cfg.grid)
+    if cfg.max_transformers:
+        names = names[: cfg.max_transformers]
+    spec = AreaSpec(grid=cfg.grid, transformers=tuple(names), seed=cfg.seed)
+
+    svc = HeadendService(
+        db_url,
+        mqtt_url=cfg.mqtt,
+        api_host=cfg.host,
+        api_port=cfg.port,
+        link_host="127.0.0.1",
+        link_port=0,
+        static_keys={READ_KEY: "read", OPERATOR_KEY: "operator"},
+    )
+    if cfg.postgres:
+        _clear(svc.engine)
+    await svc.start()
+    summary.url = f"{svc.api_url}/ui/#key={READ_KEY}"
+    out.say(
+        f"head-end: {svc.api_url} (database {_redact(db_url)}"
+        f"{', MQTT ' + cfg.mqtt if cfg.mqtt else ''})"
+    )
+    out.say(f"[dim]{STANDIN_NOTE}[/dim]")
+    summary.skipped.append(STANDIN_NOTE)
+
+    links: list[HeadendLink] = []
+    tasks: list[asyncio.Task[None]] = []
+    concs: list[StandInConcentrator] = []
+    links_by: dict[str, Any] = {}
+    now_box = {"t": start}
+    counts: dict[str, int] = {}
+    try:
+        with out:
+            # -- build the area --------------------------------------------------------------
+            t_build = time.perf_counter()
+            task = out.task("building segments", len(names))
+            ingest = Ingestor(svc.engine)
+            for i, name in enumerate(names):
+                model = await asyncio.to_thread(
+                    build_segment, spec, name, start, i, max(cfg.hours, 1.0)
+                )
+                dc = StandInConcentrator(model)
+                concs.append(dc)
+                token = f"demo-token-{model.cid}"
+                ingest.ensure_concentrator(model.cid, token, name=f"DC {name}", transformer=name)
+                with Session(svc.engine) as s, s.begin():
+                    s.execute(
+                        update(m.Concentrator)
+                        .where(m.Concentrator.id == model.cid)
+                        .values(latitude=model.latitude, longitude=model.longitude)
+                    )
+                summary.disturbances += [f"{model.cid}: {d}" for d in model.disturbances]
+                link = HeadendLink(
+                    "127.0.0.1",
+                    svc.link_port,
+                    model.cid,
+                    token,
+                    MemoryLinkStore(),
+                    on_command=_command_handler(dc, now_box, links_by, model.cid),
+                )
+                links_by[model.cid] = link
+                links.append(link)
+                tasks.append(asyncio.create_task(link.run()))
+                out.update(task, info=f"{name}: {model.fleet.n} meters")
+            summary.build_seconds = time.perf_counter() - t_build
+
+            # -- discovery ---------------------------------------------------------------------
+            task = out.task("discovery", len(concs))
+            for dc, link in zip(concs, links, strict=True):
+                batch = dc.discover(start)
+                _count(counts, batch)
+                link.submit(batch)
+                summary.meters += dc.m.fleet.n
+                summary.reachable += len(dc.parent)
+                summary.repeaters += len(set(dc.parent.values()) - {0})
+                summary.max_level = max(summary.max_level, max(dc.level.values()))
+                out.update(task, info=f"{dc.m.cid}: {len(dc.parent)}/{dc.m.segment.n - 1} found")
+            summary.concentrators = len(concs)
+            await _drain(links)
+
+            # -- collection, faster than real time -------------------------------------------
+            t_collect = time.perf_counter()
+            steps = max(1, round(cfg.hours * 4))
+            task = out.task("collection (15-min steps)", steps)
+            campaign_at = min(steps // 3, 8)
+            for k in range(steps):
+                t0, t1 = start + k * 900.0, start + (k + 1) * 900.0
+                now_box["t"] = t1
+                for dc, link in zip(concs, links, strict=True):
+                    batch = await asyncio.to_thread(dc.collect, t0, t1)
+                    _count(counts, batch)
+                    link.submit(batch)
+                if k == campaign_at and cfg.campaign:
+                    await asyncio.to_thread(_start_campaign, svc.api_url, concs[0])
+                await _drain(links, timeout=120.0)
+                sim_h = (k + 1) / 4
+                rate = sum(counts.values()) / max(1e-9, time.perf_counter() - t_collect)
+                out.update(
+                    task,
+                    info=f"{sim_h:5.2f} h simulated, {sum(counts.values()):,} records"
+                    f" ({rate:,.0f}/s)",
+                )
+            summary.collect_seconds = time.perf_counter() - t_collect
+            summary.simulated_hours = steps / 4
+            summary.records = dict(counts)
+            await _drain(links, timeout=120.0)
+        with Session(svc.engine) as s:
+            for label, table in (
+                ("intervals", m.LoadProfileInterval),
+                ("reads", m.RegisterRead),
+                ("events", m.Event),
+                ("devices", m.Device),
+            ):
+                summary.stored[label] = int(s.scalar(select(func.count()).select_from(table)) or 0)
+        summary.wall_seconds = time.perf_counter() - wall0
+        _print_summary(out, summary)
+        if cfg.serve:
+            out.say(f"\n[bold green]web UI:[/bold green] {summary.url}")
+            out.say(
+                f"REST API: {svc.api_url}/api/v1/docs (X-API-Key: {READ_KEY} or {OPERATOR_KEY})"
+            )
+            out.say("Ctrl-C stops the demo.")
+            if cfg.on_ready is not None:
+                cfg.on_ready(svc)
+            assert svc._api_task is not None
+            await svc._api_task
+        return summary
+    finally:
+        for link in links:
+            await link.stop()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await svc.stop()
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _clear(engine: Any) -> None:
+    """On a shared PostgreSQL database, drop what a previous demo stored (keys and schema stay)."""
+    from sqlalchemy import text
+
+    from osgp.headend.db import models as m
+
+    with engine.begin() as conn:
+        names = ", ".join(
+            t.name for t in reversed(m.Base.metadata.sorted_tables) if t.name != "api_keys"
+        )
+        conn.execute(text(f"TRUNCATE {names} CASCADE"))
+
+
+def _count(counts: dict[str, int], batch: dict[str, Any]) -> None:
+    for k, v in batch.items():
+        if v:
+            counts[k] = counts.get(k, 0) + len(v)
+
+
+async def _drain(links: list[Any], timeout: float = 60.0) -> None:
+    for link in links:
+        if not await link.drained(timeout):
+            raise RuntimeError(
+                f"head-end did not acknowledge {link.concentrator_id}'s batches in {timeout:.0f} s"
+                f" (last link error: {link.last_error})"
+            )
+
+
+def _command_handler(
+    dc: StandInConcentrator, now_box: dict[str, float], links_by: dict[str, Any], cid: str
+) -> Callable[[dict[str, Any]], None]:
+    def handle(cmd: dict[str, Any]) -> None:
+        result = dc.handle_command(cmd, now_box["t"])
+        if result is not None:
+            links_by[cid].submit({"results": [result]})
+
+    return handle
+
+
+def _start_campaign(api_url: str, dc: StandInConcentrator) -> None:
+    """An operator starts a firmware download to a segment's first meters (through the API)."""
+    import base64
+
+    image = bytes((i * 7 + 3) & 0xFF for i in range(24 * 1024))
+    body = {
+        "name": "meter firmware 1.1.0",
+        "version": "1.1.0",
+        "block_size": 256,
+        "image_b64": base64.b64encode(image).decode(),
+        "devices": [d.name for d in dc.m.fleet.definitions[:25]],
+    }
+    req = urllib.request.Request(
+        f"{api_url}/api/v1/campaigns",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "X-API-Key": OPERATOR_KEY},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        resp.read()
+
+
+def _print_summary(out: _Progress, s: DemoSummary) -> None:
+    from rich.table import Table
+
+    t = Table(title="osgp demo", show_header=False, title_justify="left")
+    t.add_row("concentrators (transformers)", str(s.concentrators))
+    t.add_row(
+        "meters",
+        f"{s.meters} ({s.reachable} reachable, {s.repeaters} repeaters, "
+        f"up to {s.max_level} levels)",
+    )
+    t.add_row("simulated hours", f"{s.simulated_hours:g}")
+    t.add_row("records sent", ", ".join(f"{k} {v:,}" for k, v in sorted(s.records.items())))
+    t.add_row("stored in the head-end", ", ".join(f"{k} {v:,}" for k, v in s.stored.items()))
+    t.add_row("disturbances", "; ".join(s.disturbances) or "none")
+    speed = s.simulated_hours * 3600 / s.collect_seconds if s.collect_seconds else 0.0
+    t.add_row(
+        "wall time",
+        f"{s.wall_seconds:.1f} s (build {s.build_seconds:.1f} s, collection "
+        f"{s.collect_seconds:.1f} s = {speed:,.0f}x real time)",
+    )
+    out.console.print(t)
