@@ -10,6 +10,8 @@ Baseline, measured in the same run: the same request and response through the sa
 without any security (``code ‖ C12 request`` in, ``code ‖ C12 response`` out). The ratio says
 what the security wrapping costs on top of serving the table.
 
+The MEP port's modes (digest, RC4, AES, TLS after the handshake) are measured the same way.
+
 Run: ``.venv/bin/python benchmarks/bench_app.py``.
 """
 
@@ -18,12 +20,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from osgp.app.framing.mep import encode_frame as encode
 from osgp.app.framing.plc import OSGP_APDU_CODE, PlcClient, PlcReply, SecurityMode
 from osgp.app.meter import ET04, ET04_SECURITY_MODE, MeterKeys, ServedMeter
 
 READ_BT01 = bytes.fromhex("300001")
 OMAK = bytes(range(1, 13))
 PSK = bytes(range(16))
+MAK = bytes(range(16, 32))
 DC_ID = bytes.fromhex("0a0b0c0d0e0f")
 
 
@@ -76,6 +80,43 @@ def _plc_round_trip(mode: SecurityMode, encrypt: bool) -> Callable[[], None]:
     return once
 
 
+def _mep_round_trip(kind: str) -> Callable[[], None]:
+    """One MEP request/response through ``MepServer.handle_body`` (no framing timers)."""
+    from osgp.app.framing.mep import MepClient, MepReply, MepServer, MepTlsClient
+
+    meter = ServedMeter(keys=MeterKeys(mak=MAK))
+    server: MepServer = meter.mep_session()
+    server.config.sequence_check = None  # the client below keeps its own numbers in step
+    clock = [0.0]
+    if kind == "tls":
+        tls = MepTlsClient(MAK)
+        tls.handshake(0.0)
+        while not tls.established:
+            for body in tls.deframer.feed(tls.data_to_send(), 0.0):
+                tls.receive_data(encode(server.handle_body(body, 0.0)), 0.0)
+
+        def once_tls() -> None:
+            clock[0] += 0.001
+            tls.request(READ_BT01, clock[0])
+            (body,) = tls.deframer.feed(tls.data_to_send(), clock[0])
+            (reply,) = tls.receive_data(encode(server.handle_body(body, clock[0])), clock[0])
+            if not isinstance(reply, MepReply):
+                raise RuntimeError(f"round trip failed: {reply}")
+
+        return once_tls
+    client = MepClient(MAK, encrypt=kind == "rc4", aes=kind == "aes", device_id=meter.device_id)
+
+    def once() -> None:
+        clock[0] += 0.001
+        client.request(READ_BT01, clock[0])
+        (body,) = client.deframer.feed(client.data_to_send(), clock[0])
+        (reply,) = client.receive_data(encode(server.handle_body(body, clock[0])), clock[0])
+        if not isinstance(reply, MepReply):
+            raise RuntimeError(f"round trip failed: {reply}")
+
+    return once
+
+
 def _baseline() -> Callable[[], None]:
     meter = _meter(SecurityMode.RC4)
     clock = [0.0]
@@ -101,6 +142,10 @@ def run() -> dict[str, float]:
         rate = _rate(_plc_round_trip(mode, encrypt))
         out[f"{name}_rt_per_s"] = rate
         out[f"{name}_ratio_to_baseline"] = rate / base
+    for kind in ("digest", "rc4", "aes", "tls"):
+        rate = _rate(_mep_round_trip(kind))
+        out[f"mep_{kind}_rt_per_s"] = rate
+        out[f"mep_{kind}_ratio_to_baseline"] = rate / base
     return out
 
 
@@ -115,6 +160,15 @@ def main() -> None:
         ("aes_ccm", "OSGP-AES-128-PSK (AES-CCM, our choice 4)"),
     ):
         rate = figures[f"{name}_rt_per_s"]
+        print(f"  {label:46s} {rate:10,.0f} /s   {rate / base:.2f}x")
+    print("MEP port, same request, MepServer.handle_body (no segment timing)")
+    for kind, label in (
+        ("digest", "digest only"),
+        ("rc4", "digest + RC4 (Appendix B)"),
+        ("aes", "OSGP-AES-128-PSK (our choice 18)"),
+        ("tls", "TLS 1.2 PSK AES-256-GCM, per request"),
+    ):
+        rate = figures[f"mep_{kind}_rt_per_s"]
         print(f"  {label:46s} {rate:10,.0f} /s   {rate / base:.2f}x")
 
 

@@ -258,14 +258,14 @@ def test_deframer_drops_stalled_and_oversized_frames() -> None:
     assert d.feed(encode_frame(b"xyz") + ALERT, 1.0) == [b"xyz", b""]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(min_size=13, max_size=MAX_BODY))
 def test_request_roundtrip(body: bytes) -> None:
     assert MepRequest.from_bytes(body).to_bytes() == body
     assert decode_frame(encode_frame(body)) == body
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=40))
 def test_random_bytes_raise_only_frame_error(raw: bytes) -> None:
     for fn in (decode_frame, MepRequest.from_bytes, MepResponse.from_bytes):
@@ -273,7 +273,7 @@ def test_random_bytes_raise_only_frame_error(raw: bytes) -> None:
             fn(raw)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=1, max_size=60))
 def test_server_answers_garbage_without_touching_tables(raw: bytes) -> None:
     srv, backend = server(0)

@@ -274,7 +274,7 @@ def test_our_tls_client_against_openssl_s_server() -> None:
         proc.wait(timeout=10)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=80))
 def test_tls_server_raises_only_tls_error_on_garbage(raw: bytes) -> None:
     tls = TlsPskServer(lambda ident: (MAK, "MAK"))

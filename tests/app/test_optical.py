@@ -124,7 +124,7 @@ def test_bad_crc_names_field() -> None:
         OpticalPacket.from_bytes(bytes(raw))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     st.binary(max_size=300),
     st.integers(0, 255),
@@ -136,7 +136,7 @@ def test_packet_roundtrip(data: bytes, control: int, seq: int, ident: int) -> No
     assert OpticalPacket.from_bytes(pkt.to_bytes()) == pkt
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=64))
 def test_random_bytes_raise_only_frame_error(raw: bytes) -> None:
     with contextlib.suppress(FrameError):
@@ -315,7 +315,7 @@ def test_table_data_rejects_bad_checksum() -> None:
         OpticalClient.table_data(ClientReply(b"\x30\x00\x01", b"\x00\x00\x02\x01\x02\x00"))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=40), max_size=6))
 def test_link_never_raises_on_noise(chunks: list[bytes]) -> None:
     link = OpticalLink()
@@ -325,7 +325,7 @@ def test_link_never_raises_on_noise(chunks: list[bytes]) -> None:
         link.handle_timer(float(i) + 0.6)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(min_size=1, max_size=40))
 def test_server_answers_any_request_without_raising(req: bytes) -> None:
     server, client, backend = make()

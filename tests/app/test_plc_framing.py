@@ -207,7 +207,7 @@ def test_security_mode_switch_refuses_rc4() -> None:
     )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     st.binary(min_size=1, max_size=40), st.integers(0, 2**32 - 1), st.binary(min_size=8, max_size=8)
 )
@@ -216,7 +216,7 @@ def test_request_codec_roundtrip(body: bytes, seq: int, tag: bytes) -> None:
     assert PlcRequest.from_bytes(req.to_bytes()) == req
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=40))
 def test_random_bytes_raise_only_frame_error_and_server_never_crashes(raw: bytes) -> None:
     for fn in (PlcRequest.from_bytes, PlcResponse.from_bytes):
@@ -319,7 +319,7 @@ def test_served_meter_mirrors_sequence_number_and_key_usage_into_tables() -> Non
     assert meter.plc_key_usage.limit == int.from_bytes(et04[123:127], "little")
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(min_size=1, max_size=40), st.binary(min_size=8, max_size=8))
 def test_response_codec_roundtrip(body: bytes, tag: bytes) -> None:
     resp = PlcResponse(body, tag)

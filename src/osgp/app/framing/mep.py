@@ -318,22 +318,23 @@ class MepServer:
             self.stats["auth_failures"] += 1
             return bytes([AUTH_FAILED])
         for level, key in self._keys:
-            if not self.config.require_aes:
-                try:
-                    opened = mep_open_request(req.span, req.digest, key)
-                except AuthenticationFailed:
-                    pass
-                else:
-                    return self._authenticated(opened.plaintext, level, key, opened.cipher, now)
+            # AES first: a failed CCM check costs microseconds, a failed digest far more.
             if self.config.aes:
                 aes = self._aes_for(key)
                 try:
                     plain, frame = aes.open_request(self.config.peer_id, _as_plc(req))
                 except SecurityError:
+                    pass
+                else:
+                    return self._authenticated(
+                        plain + req.span[-SEQ_SIZE:], level, key, None, now, aes=(aes, frame)
+                    )
+            if not self.config.require_aes:
+                try:
+                    opened = mep_open_request(req.span, req.digest, key)
+                except AuthenticationFailed:
                     continue
-                return self._authenticated(
-                    plain + req.span[-SEQ_SIZE:], level, key, None, now, aes=(aes, frame)
-                )
+                return self._authenticated(opened.plaintext, level, key, opened.cipher, now)
         self.stats["auth_failures"] += 1
         self._emit("auth_failed")
         return bytes([AUTH_FAILED])
