@@ -193,3 +193,16 @@ def test_termineter_parses_the_default_identification_tables(images: dict[int, b
     assert info.device_id == "1234567012345670"
     assert info.ed_mode == 1  # metering
     assert 10 in info.std_proc_used and 3 in info.mfg_proc_used  # BP10, EP03
+
+
+def test_huge_dimensions_are_sized_without_building_values(images: dict[int, bytes]) -> None:
+    # A garbled or hostile BT61 (65535 blocks x 65535 intervals x 255 channels) must neither
+    # hang nor exhaust memory: size() is arithmetic and decode stops at the first missing byte.
+    ctx = default_context()
+    bt61 = get_table("BT61").decode(images[61], ctx)
+    bt61["sets"][0].update(nbr_blks_set=65535, nbr_blk_ints_set=65535, nbr_chns_set=255)
+    huge = ctx.with_table("BT61", bt61)
+    assert get_table("BT64").size(huge) > 10**12
+    with pytest.raises(TableError) as err:
+        get_table("BT64").decode(images[64], huge)
+    assert err.value.field is not None and err.value.field.startswith("blocks[0].intervals[")

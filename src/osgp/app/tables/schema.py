@@ -491,6 +491,21 @@ def _is_constant(expr: Expr, table: str) -> bool:
     return all(p.split(".", 1)[0] not in ("", table) for p in expr.refs())
 
 
+@functools.lru_cache(maxsize=1024)
+def _field_uses_index(f: Field) -> bool:
+    """True if the field's size or presence depends on an enclosing array index."""
+    exprs: list[Dim | _Rest | None] = [f.when]
+    if isinstance(f, _Sized):
+        exprs.append(f.length)
+    if isinstance(f, Array):
+        exprs.append(f.count)
+        if _field_uses_index(f.element):
+            return True
+    if isinstance(f, Record) and any(_field_uses_index(x) for x in f.fields):
+        return True
+    return any(isinstance(e, Expr | str) and _uses_index(_as_expr(e)) for e in exprs)
+
+
 def _uses_index(expr: Expr) -> bool:
     if isinstance(expr, _Index):
         return True
@@ -1219,6 +1234,13 @@ class Array(Field):
         total = 0
         env.path.append(self.name)
         try:
+            if not _field_uses_index(self.element):
+                # Every element has the same size: one evaluation, not n (n may be 65535).
+                if n:
+                    env.path.append(0)
+                    total = n * _element_size(self.element, env)
+                    env.path.pop()
+                return total
             for i in range(n):
                 env.path.append(i)
                 total += _element_size(self.element, env)
@@ -1424,6 +1446,11 @@ class Table:
     def _env(self, ctx: TableContext | None, root: Mapping[str, Any]) -> _Env:
         return _Env(ctx if ctx is not None else TableContext(), self.name, root)
 
+    def _self_referencing(self) -> bool:
+        return any(
+            path.split(".", 1)[0] in ("", self.name) for f in self.fields for path in f.refs()
+        )
+
     def dependencies(self) -> set[str]:
         """Names of the other tables (and 'meter') this layout refers to."""
         out: set[str] = set()
@@ -1487,7 +1514,12 @@ class Table:
 
         Tables whose own fields size later fields (BT00) need ``value`` or use the defaults.
         """
-        root = value if value is not None else self.default(ctx)
+        if value is not None:
+            root: Mapping[str, Any] = value
+        elif self._self_referencing():
+            root = self.default(ctx)  # BT00: its own dimensions size its bitmaps
+        else:
+            root = {}  # never build a default value just to size it (BT64 can be huge)
         env = self._env(ctx, root)
         return _fields_size(self.fields, env)
 
