@@ -381,3 +381,12 @@ def exchange_pending(server: OpticalServer, client: OpticalClient) -> bytes:
     assert reply is not None
     server.receive_data(client.data_to_send(), 0.0)
     return reply.data
+
+
+def test_negotiate_picks_one_of_several_baud_rates_and_limits_sizes() -> None:
+    server, client, _ = make()
+    exchange(server, client, client.ident())
+    req = bytes([0x63]) + (4096).to_bytes(2, "big") + bytes([200, 0x09, 0x06, 0x03])
+    assert exchange(server, client, req) == bytes([0, 0x04, 0x00, 8, 0x06])  # 1024 x 8, 9600
+    assert (server.link.packet_size, server.link.nbr_packets) == (1024, 8)
+    assert (client.link.packet_size, client.link.nbr_packets) == (1024, 8)

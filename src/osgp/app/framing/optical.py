@@ -641,17 +641,19 @@ class OpticalServer:
     def _negotiate(self, req: bytes) -> tuple[bytes, Callable[[], None] | None]:
         if self.state is not SessionState.ID:
             return bytes([Response.ISSS]), None
-        want_baud = req[0] - 0x60
-        if len(req) != 4 + want_baud or want_baud > 1:
-            # One baud code at most: 0x60 keeps the rate, 0x61 names one; more is not offered.
-            return bytes([Response.SNS if want_baud > 1 else Response.ERR]), None
+        n_bauds = req[0] - 0x60
+        if len(req) != 4 + n_bauds:
+            return bytes([Response.ERR]), None
         size = min(int.from_bytes(req[1:3], "big"), self.config.max_packet_size)
         count = min(req[3], self.config.max_packets)
         if size <= OVERHEAD or count == 0:
             return bytes([Response.ERR]), None
         resp = bytes([Response.OK]) + size.to_bytes(2, "big") + bytes([count])
-        if want_baud:
-            resp += req[4:5]
+        if n_bauds:
+            # The responder picks one of the offered rates: 9600 if offered (the optical port's
+            # usual speed), else the first. The line itself keeps its speed (see docs).
+            offered = req[4 : 4 + n_bauds]
+            resp += b"\x06" if 0x06 in offered else offered[:1]
 
         def apply() -> None:
             self.link.packet_size = size
@@ -771,7 +773,7 @@ class OpticalClient:
         return reply
 
     def _after_reply(self, reply: ClientReply) -> None:
-        if reply.request[:1] == bytes([0x61]) and reply.code == 0 and len(reply.data) >= 4:
+        if 0x60 <= reply.request[0] <= 0x6B and reply.code == 0 and len(reply.data) >= 4:
             self.link.packet_size = int.from_bytes(reply.data[1:3], "big")
             self.link.nbr_packets = reply.data[3]
         elif reply.request[:1] == bytes([Service.TERMINATE]):
