@@ -68,7 +68,9 @@ def run() -> dict[str, float]:
         fleet = _fleet(mode, grid, library, start)
         assert isinstance(fleet, Fleet)
         if mode == "linear":
-            fleet.grid.solve_linear(np.zeros(len(fleet.grid.buses)), np.zeros(len(fleet.grid.buses)))  # type: ignore[union-attr]
+            fleet.grid.solve_linear(
+                np.zeros(len(fleet.grid.buses)), np.zeros(len(fleet.grid.buses))
+            )  # type: ignore[union-attr]
             out["linear_setup_s"] = time.perf_counter() - t
         t = time.perf_counter()
         fleet.advance_to(start + days * 86400)
@@ -85,7 +87,10 @@ def run() -> dict[str, float]:
 
 if __name__ == "__main__":
     figures = run()
-    print(f"{int(figures['meters'])} meters on {GRID} ({int(figures['buses'])} load buses), 15-min steps")
+    print(
+        f"{int(figures['meters'])} meters on {GRID} "
+        f"({int(figures['buses'])} load buses), 15-min steps"
+    )
     for mode in ("full", "linear", "none", "naive"):
         line = f"  {mode:7} {figures[f'{mode}_device_days_per_s']:12,.0f} device-days/s"
         if f"{mode}_step_ms" in figures:

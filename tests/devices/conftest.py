@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from tests.devices.helpers import GRID, START
 
 from osgp.devices.fleet import Fleet, FleetConfig, PowerFlow
 from osgp.devices.grid import Grid, load_simbench
 from osgp.devices.profiles import ProfileLibrary
-from tests.devices.helpers import GRID, START
 
 
 @pytest.fixture(scope="session")

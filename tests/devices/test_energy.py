@@ -8,14 +8,13 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from tests.devices.helpers import START, client
 
 from osgp.app.tables import get_table
 from osgp.clock import ManualClock
 from osgp.devices.binding import serve_meter
 from osgp.devices.fleet import Fleet
 from osgp.devices.profiles import interval_index
-
-from tests.devices.helpers import START, client
 
 WEEK = 7 * 86400
 
@@ -68,7 +67,9 @@ def test_week_of_registers_equals_profile_integral(make_fleet: Callable[..., Fle
     assert pv_meters == 4
 
 
-def test_tiers_add_up_to_the_total_and_follow_the_calendar(make_fleet: Callable[..., Fleet]) -> None:
+def test_tiers_add_up_to_the_total_and_follow_the_calendar(
+    make_fleet: Callable[..., Fleet],
+) -> None:
     fleet = make_fleet("none")
     served, sim = serve_meter(fleet, 0)
     served.store.read(23, START + WEEK)
@@ -95,8 +96,14 @@ def test_open_relay_stops_accumulation_and_is_logged(make_fleet: Callable[..., F
     clock.advance(3600)
     assert bt23(served, sim, clock.now())[0] > opened[0]
     log = get_table("BT74").decode(served.store.read(74, clock.now()), sim.ctx)
-    codes = [(e["event"]["event_code"], e["argument"]) for e in log["entries"][: log["nbr_valid_entries"]]]
-    assert (66, bytes([2, 1])) in codes and (66, bytes([1, 5])) in codes  # open by EP02, close by EP23
+    codes = [
+        (e["event"]["event_code"], e["argument"])
+        for e in log["entries"][: log["nbr_valid_entries"]]
+    ]
+    assert (66, bytes([2, 1])) in codes and (
+        66,
+        bytes([1, 5]),
+    ) in codes  # open by EP02, close by EP23
     assert served.store.read(3, clock.now())[4] & 0x04  # BT03.4 bit 2 load disconnect changed
 
 

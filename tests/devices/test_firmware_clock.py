@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tests.devices.helpers import START, client
+
 from osgp.app.procedures import image_mac
 from osgp.app.tables import get_table
 from osgp.clock import ManualClock
@@ -13,7 +15,6 @@ from osgp.devices.definition import MeterDefinition
 from osgp.devices.fleet import Fleet, FleetConfig
 from osgp.devices.meter import make_firmware_image
 from osgp.devices.profiles import ProfileLibrary
-from tests.devices.helpers import START, client
 
 KEY = bytes(range(16))
 EP = 2048
@@ -21,7 +22,9 @@ EP = 2048
 
 def download(c: object, image: bytes, corrupt: int | None = None, block: int = 200) -> int:
     mac = image_mac(KEY, image)
-    r = c.run_procedure(EP + 8, len(image).to_bytes(4, "little") + block.to_bytes(2, "little") + mac)  # type: ignore[attr-defined]
+    r = c.run_procedure(
+        EP + 8, len(image).to_bytes(4, "little") + block.to_bytes(2, "little") + mac
+    )  # type: ignore[attr-defined]
     assert r.result == 0
     for n in range(0, (len(image) + block - 1) // block):
         data = bytearray(image[n * block : (n + 1) * block])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from tests.devices.helpers import START, client
 
 from osgp.app.tables import get_table
 from osgp.clock import ManualClock
@@ -24,7 +25,6 @@ from osgp.devices.nonmeter import (
     serve_device,
 )
 from osgp.devices.profiles import ProfileLibrary
-from tests.devices.helpers import START, client
 
 H = 3600.0
 
@@ -90,7 +90,9 @@ def test_inverter_curtailment_and_overvoltage_trip_on_the_grid(
 ) -> None:
     fleet = make_fleet("none")
     bus = fleet.definitions[0].bus
-    inv = PvInverter(InverterDefinition("pv1", bus, kwp=20.0), library, START, fleet_supply(fleet, bus))
+    inv = PvInverter(
+        InverterDefinition("pv1", bus, kwp=20.0), library, START, fleet_supply(fleet, bus)
+    )
     served = serve_device(inv)
     clock = ManualClock(START + 12 * H)  # noon UTC in June
     c = client(served.server.handle, clock)

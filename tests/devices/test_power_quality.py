@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from tests.devices.helpers import START
 
 from osgp.app.tables import get_table
 from osgp.devices.binding import serve_meter
 from osgp.devices.disturbances import Disturbance
 from osgp.devices.fleet import Fleet
 from osgp.devices.profiles import interval_index
-from tests.devices.helpers import START
 
 
 def events(served: object, sim: object, now: float) -> list[tuple[int, int]]:
@@ -31,12 +31,18 @@ def test_sag_at_a_feeder_bus_reaches_exactly_the_meters_downstream(
     grid = fleet.grid
     assert grid is not None
     # a bus with meters both at and below it, and meters elsewhere
-    bus = max(grid.buses, key=lambda b: (len(grid.downstream(b)) < len(grid.buses) - 2, len(grid.downstream(b))))
+    bus = max(
+        grid.buses,
+        key=lambda b: (len(grid.downstream(b)) < len(grid.buses) - 2, len(grid.downstream(b))),
+    )
     below = grid.downstream(bus)
     meters = [serve_meter(fleet, i) for i in range(fleet.n)]
     t0 = START + 10 * 3600
     fleet.advance_to(t0 + 120)  # same 15-minute interval, so the same power flow as the sag
-    before = [get_table("BT28").decode(s.store.read(28, fleet.t), m.ctx)["present_values"][7:10] for s, m in meters]
+    before = [
+        get_table("BT28").decode(s.store.read(28, fleet.t), m.ctx)["present_values"][7:10]
+        for s, m in meters
+    ]
     # the voltages the meters report are pandapower's, per bus
     vm = grid.net.res_bus.vm_pu
     for i, d in enumerate(fleet.definitions):

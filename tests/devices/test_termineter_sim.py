@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from tests.devices.helpers import GRID, START
 
 from osgp.app.io import start_tcp_server
 from osgp.app.meter import MeterKeys
@@ -20,7 +21,6 @@ from osgp.app.tables import get_table
 from osgp.clock import ManualClock
 from osgp.devices.binding import serve_meter
 from osgp.devices.fleet import Fleet
-from tests.devices.helpers import GRID, START
 
 RK = "read-only-key"
 
@@ -88,9 +88,27 @@ def _read(port: int, table: int) -> bytes:
 
 def test_osgp_meter_serve_simulate_serves_a_living_meter() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "osgp", "meter", "serve", "--optical", "tcp://127.0.0.1:0",
-         "--rk", RK, "--simulate", GRID, "--sim-meter", "m0012", "--speed", "3600",
-         "--power-flow", "none", "--duration", "120"],
+        [
+            sys.executable,
+            "-m",
+            "osgp",
+            "meter",
+            "serve",
+            "--optical",
+            "tcp://127.0.0.1:0",
+            "--rk",
+            RK,
+            "--simulate",
+            GRID,
+            "--sim-meter",
+            "m0012",
+            "--speed",
+            "3600",
+            "--power-flow",
+            "none",
+            "--duration",
+            "120",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -162,10 +162,14 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"--sag {args.sag!r}: {exc}") from None
     fleet.advance_to(start + 86400 * args.days)
     names = {v: k.lower() for k, v in vars(EV).items() if isinstance(v, int)}
-    print(f"{args.grid}: {fleet.n} meters, {args.days:g} day(s) from {args.sim_start}, "
-          f"power flow {args.power_flow} ({fleet.power_flows} runs)")
-    print(f"{'meter':6} {'bus':>3} {'ph':>2} {'profile':7} {'pv kWp':>6} {'fwd kWh':>8} "
-          f"{'rev kWh':>8} {'kvarh':>7} {'Vmin L1':>7}  events")
+    print(
+        f"{args.grid}: {fleet.n} meters, {args.days:g} day(s) from {args.sim_start}, "
+        f"power flow {args.power_flow} ({fleet.power_flows} runs)"
+    )
+    print(
+        f"{'meter':6} {'bus':>3} {'ph':>2} {'profile':7} {'pv kWp':>6} {'fwd kWh':>8} "
+        f"{'rev kWh':>8} {'kvarh':>7} {'Vmin L1':>7}  events"
+    )
     for i, d in enumerate(fleet.definitions):
         s = fleet.registers(i)
         ev: dict[str, int] = {}

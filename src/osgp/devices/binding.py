@@ -44,10 +44,10 @@ class SimulatedClock:
 def _checked_ep10(meter: SimulatedMeter) -> Callable[[ProcedureContext], ProcedureOutcome]:
     def handler(ctx: ProcedureContext) -> ProcedureOutcome:
         fw = ctx.runner.firmware
-        if fw is not None and not ctx.params and not fw.missing():
-            if not meter.verify_image(fw.image(), ctx.now):
-                ctx.runner.firmware = None
-                return ProcedureOutcome(ProcedureResult.IMAGE_INVALID)
+        complete = fw is not None and not ctx.params and not fw.missing()
+        if complete and fw is not None and not meter.verify_image(fw.image(), ctx.now):
+            ctx.runner.firmware = None
+            return ProcedureOutcome(ProcedureResult.IMAGE_INVALID)
         outcome = ep10_switch_bank(ctx)
         if outcome.result == ProcedureResult.IMAGE_INVALID:
             meter.firmware_refused(ctx.now)  # the image MAC did not verify
@@ -78,11 +78,11 @@ def serve_meter(
     from osgp.app.store import TableStore
 
     d = fleet.definitions[index]
-    options: dict[str, object] = {"tz_minutes": fleet.config.tz_minutes}
-    if d.serial:
-        options["serial"] = d.serial.rjust(16, "0")
     sim = SimulatedMeter(fleet, index, time_map=time_map)
-    store = TableStore.with_default_tables(hooks=sim, **options)
+    serial = d.serial.rjust(16, "0") if d.serial else None
+    store = TableStore.with_default_tables(
+        hooks=sim, tz_minutes=fleet.config.tz_minutes, serial=serial
+    )
     served = ServedMeter(store=store, keys=keys or MeterKeys())
     bind(sim, served.server, firmware_key=firmware_key)
     return served, sim

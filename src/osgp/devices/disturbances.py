@@ -12,7 +12,6 @@ keep their power-flow voltage, so exactly the meters downstream see it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,9 +73,7 @@ class Schedule:
         out = {t for d, _ in self.items for t in (d.start, d.end) if t0 < t < t1}
         return sorted(out)
 
-    def apply(
-        self, t: float, volts: npt.NDArray[np.float64], thd: npt.NDArray[np.float64]
-    ) -> None:
+    def apply(self, t: float, volts: npt.NDArray[np.float64], thd: npt.NDArray[np.float64]) -> None:
         """Modify per-meter, per-phase ``volts`` and ``thd`` (N x 3) in place for time ``t``."""
         for d, meters in self.items:
             if not d.active(t):
@@ -92,6 +89,3 @@ class Schedule:
                 volts[sel] = 0.0
             else:
                 thd[sel] = np.maximum(thd[sel], d.magnitude)
-
-    def __iter__(self) -> Iterable[Disturbance]:  # type: ignore[override]
-        return iter(d for d, _ in self.items)

@@ -45,6 +45,12 @@ LP1_CHANNELS = 4
 WH_PER_KW_S = 1000.0 / 3600.0
 
 
+def _pairs(mask: BoolArray) -> list[tuple[int, int]]:
+    """(meter, phase) index pairs where ``mask`` is set."""
+    rows, cols = np.nonzero(mask)
+    return list(zip(rows.tolist(), cols.tolist(), strict=True))
+
+
 class EV:
     """Event ids (facts §7) that the simulation logs."""
 
@@ -224,7 +230,9 @@ class Fleet:
         # load profile: set 1 (15 min, 4 channels), set 2 (hourly V L1..L3)
         slots = config.lp_blocks * 96
         self.lp1 = np.zeros((n, slots, LP1_CHANNELS), dtype=np.int64)
-        self.lp1_status = np.zeros((n, slots), dtype=np.uint8)  # bit0 power fail, 1 clock fwd, 2 back
+        self.lp1_status = np.zeros(
+            (n, slots), dtype=np.uint8
+        )  # bit0 power fail, 1 clock fwd, 2 back
         self._lp_start = np.floor(self.S[:, :LP1_CHANNELS])
         self._lp_flags = np.zeros(n, dtype=np.uint8)
         self.lp2 = np.zeros((n, config.lp2_blocks * 24, 3), dtype=np.int64)
@@ -239,7 +247,7 @@ class Fleet:
         self.power_flows = 0
         self._begin_segment()
 
-    # -- construction helpers -----------------------------------------------------------------
+    # -- construction helpers ---------------------------------------------------------------------
     @classmethod
     def on_grid(
         cls,
@@ -309,7 +317,7 @@ class Fleet:
             self._begin_segment()
         return mask
 
-    # -- clocks -------------------------------------------------------------------------------
+    # -- clocks -----------------------------------------------------------------------------------
     def _slewed(self, i: int, t: float) -> float:
         delta = self.slew_delta[i]
         if not delta:
@@ -337,7 +345,7 @@ class Fleet:
         self.slew_start[i] = self.t
         self._lp_flags[i] |= 0x02 if delta >= 0 else 0x04
 
-    # -- events ---------------------------------------------------------------------------------
+    # -- events -----------------------------------------------------------------------------------
     def log(self, i: int, event_id: int, argument: int, user_id: int = 0xFFFF) -> None:
         self.events[i].append(
             LoggedEvent(self.t, self.meter_time(i), event_id, argument & 0xFFFF, user_id)
@@ -347,14 +355,14 @@ class Fleet:
     def alarm(self, i: int, bit: tuple[int, int]) -> None:
         self.alarms[i, bit[0]] |= bit[1]
 
-    # -- actions --------------------------------------------------------------------------------
+    # -- actions ----------------------------------------------------------------------------------
     def set_relay(self, i: int, closed: bool) -> None:
         """Open/close meter ``i``'s disconnect relay at the current time."""
         if bool(self.relay_closed[i]) != closed:
             self.relay_closed[i] = closed
             self._begin_segment()
 
-    # -- stepping -------------------------------------------------------------------------------
+    # -- stepping ---------------------------------------------------------------------------------
     def _next_boundary(self) -> float:
         nxt = (math.floor(self.t / INTERVAL) + 1) * INTERVAL
         inner = self.schedule.boundaries(self.t, nxt)
@@ -408,8 +416,8 @@ class Fleet:
         demand_q = np.where(on, load_q, 0.0)
         if self.grid is not None and self.config.power_flow != "none":
             nb = len(self.grid.buses)
-            bp = np.bincount(self.bus_pos, demand_p, minlength=nb)
-            bq = np.bincount(self.bus_pos, demand_q, minlength=nb)
+            bp = np.bincount(self.bus_pos, demand_p, minlength=nb).astype(np.float64)
+            bq = np.bincount(self.bus_pos, demand_q, minlength=nb).astype(np.float64)
             if self.config.power_flow == "full":
                 vm = self.grid.solve(bp, bq)
             else:
@@ -452,9 +460,7 @@ class Fleet:
         r[:, FWD_PLUS_REV] = np.abs(p) * WH_PER_KW_S
         aq = np.abs(q) * WH_PER_KW_S
         va = np.hypot(p, q) * WH_PER_KW_S
-        for quad, mask in enumerate(
-            (pos_p & pos_q, neg_p & pos_q, neg_p & ~pos_q, pos_p & ~pos_q)
-        ):
+        for quad, mask in enumerate((pos_p & pos_q, neg_p & pos_q, neg_p & ~pos_q, pos_p & ~pos_q)):
             r[:, Q1_VARH + quad] = np.where(mask, aq, 0.0)
             r[:, Q1_VAH + quad] = np.where(mask, va, 0.0)
         self._rate = r
@@ -462,7 +468,7 @@ class Fleet:
         if reverse.any():
             self.alarms[reverse, ALARM_REVERSE_ENERGY[0]] |= ALARM_REVERSE_ENERGY[1]
 
-    # -- detection ----------------------------------------------------------------------------------
+    # -- detection --------------------------------------------------------------------------------
     def _pq_state(self, i: int) -> int:
         """Event 91 bitmask: bits 0-2 sag L1-L3, 3-5 surge L1-L3."""
         bits = 0
@@ -480,13 +486,13 @@ class Fleet:
         # outages: all measured phases below the outage threshold
         went_down = self.energized & ~energized
         came_up = ~self.energized & energized
-        for i in np.nonzero(went_down)[0]:
+        for i in np.nonzero(went_down)[0].tolist():
             self.outage_start[i] = t
             self.S[i, OUTAGE_N] += 1
             self.T[i, self._tier, OUTAGE_N] += 1
             self._lp_flags[i] |= 0x01
             self.alarm(i, ALARM_POWER_FAILURE)
-        for i in np.nonzero(came_up)[0]:
+        for i in np.nonzero(came_up)[0].tolist():
             start = float(self.outage_start[i])
             self.outage_start[i] = np.nan
             if t - start >= self.long_outage_s[i]:
@@ -502,9 +508,9 @@ class Fleet:
         # phase loss (poly-phase meters that stay powered)
         lost = powered & ~phase_up
         new_loss = lost & ~self.lost
-        for i in np.nonzero(new_loss.any(axis=1))[0]:
+        for i in np.nonzero(new_loss.any(axis=1))[0].tolist():
             mask = 0
-            for ph in np.nonzero(new_loss[i])[0]:
+            for ph in np.nonzero(new_loss[i])[0].tolist():
                 self.loss_count[i, ph] += 1
                 self.loss_time[i, ph] = self.meter_time(i)
                 mask |= 1 << int(ph)
@@ -519,7 +525,7 @@ class Fleet:
         over = powered & (thd > self.thd_pct[:, None])
         started = over & ~self.in_thd
         ended = self.in_thd & ~over
-        for i, ph in zip(*np.nonzero(started), strict=True):
+        for i, ph in _pairs(started):
             self.thd_count[i, ph] += 1
             self.thd_time[i, ph] = self.meter_time(i)
             self.thd_start[i, ph] = t
@@ -529,14 +535,14 @@ class Fleet:
         self.in_thd = over
         hi = over & (thd > self.thd_max)
         self.thd_max = np.where(hi, thd, self.thd_max)
-        for i, ph in zip(*np.nonzero(hi), strict=True):
+        for i, ph in _pairs(hi):
             self.thd_max_time[i, ph] = self.meter_time(i)
-        for i, ph in zip(*np.nonzero(ended), strict=True):
+        for i, ph in _pairs(ended):
             secs = t - self.thd_start[i, ph]
             avg = self.thd_sum[i, ph] / secs if secs > 0 else self.thd_max[i, ph]
             self.thd_avg[i, ph] = avg
-            self.log(i, EV.MAX_V_THD, (int(round(self.thd_max[i, ph] * 10)) << 2) | (int(ph) + 1))
-            self.log(i, EV.AVG_V_THD, (int(round(avg * 10)) << 2) | (int(ph) + 1))
+            self.log(i, EV.MAX_V_THD, (round(self.thd_max[i, ph] * 10) << 2) | (int(ph) + 1))
+            self.log(i, EV.AVG_V_THD, (round(avg * 10) << 2) | (int(ph) + 1))
             self.alarm(i, ALARM_THD)
 
     def _edges(self, sag: BoolArray, surge: BoolArray, volts: FloatArray) -> None:
@@ -546,7 +552,7 @@ class Fleet:
         self.surge_max = np.where(
             surge & self.in_surge, np.maximum(self.surge_max, volts), self.surge_max
         )
-        for i in np.nonzero(changed.any(axis=1))[0]:
+        for i in np.nonzero(changed.any(axis=1))[0].tolist():
             for ph in range(3):
                 v = float(volts[i, ph])
                 if sag[i, ph] and not self.in_sag[i, ph]:
@@ -556,7 +562,7 @@ class Fleet:
                     self.in_sag[i, ph] = False
                     self.sag_count[i, ph] += 1
                     self.sag_time[i, ph] = self.meter_time(i)
-                    low = int(round(self.sag_min[i, ph]))
+                    low = round(self.sag_min[i, ph])
                     self.log(i, EV.SAG, (low << 2) | (ph + 1))
                 if surge[i, ph] and not self.in_surge[i, ph]:
                     self.in_surge[i, ph] = True
@@ -565,12 +571,12 @@ class Fleet:
                     self.in_surge[i, ph] = False
                     self.surge_count[i, ph] += 1
                     self.surge_time[i, ph] = self.meter_time(i)
-                    high = int(round(self.surge_max[i, ph]))
+                    high = round(self.surge_max[i, ph])
                     self.log(i, EV.SWELL, (high << 2) | (ph + 1))
             self.log(i, EV.PQ_STATE_CHANGED, self._pq_state(i))
             self.alarm(i, ALARM_PQ_EVENT)
 
-    # -- interval close: load profile and self-reads --------------------------------------------------
+    # -- interval close: load profile and self-reads ----------------------------------------------
     def _close_interval(self) -> None:
         k = interval_index(self.t) - 1  # the interval that just ended
         slots = self.lp1.shape[1]
@@ -596,10 +602,10 @@ class Fleet:
             self.sr_time.append(self.t)
             self.alarms[:, ALARM_SELF_READ[0]] |= ALARM_SELF_READ[1]
 
-    # -- reading -------------------------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------------------
     def registers(self, i: int) -> FloatArray:
         """BT23 total summations of meter ``i`` now (Wh, varh, s, count), derived ones filled."""
-        s = self.S[i].copy()
+        s: FloatArray = self.S[i].copy()
         s[FWD_MINUS_REV] = max(0.0, s[FWD_WH] - s[REV_WH])
         return s
 

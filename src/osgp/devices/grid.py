@@ -69,7 +69,8 @@ class Grid:
 
     @classmethod
     def from_pandapower(cls, function: str) -> Grid:
-        """A grid from ``pandapower.networks`` by function name (e.g. ``create_kerber_landnetz_kabel_1``)."""
+        """A grid from ``pandapower.networks`` by function name, e.g.
+        ``create_kerber_landnetz_kabel_1``."""
         import pandapower.networks as pn
 
         make = getattr(pn, function, None)

@@ -237,11 +237,17 @@ class SimulatedMeter(DeviceHooks):
         total = self._list_total(table_id)
         lp = self.lists[table_id]
         if table_id == 74:
-            valid, unread = int.from_bytes(image[1:3], "little"), int.from_bytes(image[9:11], "little")
+            valid, unread = (
+                int.from_bytes(image[1:3], "little"),
+                int.from_bytes(image[9:11], "little"),
+            )
         elif table_id == 26:
             valid, unread = image[1], image[5]
         else:
-            valid, unread = int.from_bytes(image[1:3], "little"), int.from_bytes(image[9:11], "little")
+            valid, unread = (
+                int.from_bytes(image[1:3], "little"),
+                int.from_bytes(image[9:11], "little"),
+            )
         if valid == 0:
             lp.start = lp.acked = total
         else:
@@ -396,7 +402,9 @@ def _bt64(m: SimulatedMeter, image: bytes) -> bytes:
                 continue
             slot = k % f.lp1.shape[1]
             flags = int(f.lp1_status[i, slot])
-            common = (0x2 if flags & 1 else 0) | (0x4 if flags & 2 else 0) | (0x8 if flags & 4 else 0)
+            common = (
+                (0x2 if flags & 1 else 0) | (0x4 if flags & 2 else 0) | (0x8 if flags & 4 else 0)
+            )
             status = [common] + [2 if flags & 1 else 0] * LP1_CHANNELS
             iv["extended_status"] = (status + [0] * 8)[: len(iv["extended_status"])]
             iv["values"] = [int(x) for x in f.lp1[i, slot, : len(iv["values"])]]
@@ -421,9 +429,11 @@ def _bt65(m: SimulatedMeter, image: bytes) -> bytes:
             h = day * 24 + q
             iv = block["intervals"][q]
             ok = h_first <= h <= h_last
-            iv["values"] = [int(x) for x in f.lp2[i, h % hours, : len(iv["values"])]] if ok else [
-                0
-            ] * len(iv["values"])
+            iv["values"] = (
+                [int(x) for x in f.lp2[i, h % hours, : len(iv["values"])]]
+                if ok
+                else [0] * len(iv["values"])
+            )
             iv["extended_status"] = [0] * len(iv["extended_status"])
     return m._encode("BT65", v)
 
@@ -473,7 +483,10 @@ def _et09(m: SimulatedMeter, image: bytes) -> bytes:
         }
     for ph in range(3):
         v["sag1"][ph] = {"last_time": _ltd(f.sag_time[i, ph]), "count": int(f.sag_count[i, ph])}
-        v["surge"][ph] = {"last_time": _ltd(f.surge_time[i, ph]), "count": int(f.surge_count[i, ph])}
+        v["surge"][ph] = {
+            "last_time": _ltd(f.surge_time[i, ph]),
+            "count": int(f.surge_count[i, ph]),
+        }
         v["sag1_min_voltage"][ph] = _i32(f.sag_min[i, ph] * 1000.0) if f.sag_count[i, ph] else 0
         v["surge_max_voltage"][ph] = (
             _i32(f.surge_max[i, ph] * 1000.0) if f.surge_count[i, ph] else 0
@@ -485,11 +498,13 @@ def _et09(m: SimulatedMeter, image: bytes) -> bytes:
         thd = v["thd"][0]["phases"][ph]
         thd["event_count"] = int(f.thd_count[i, ph])
         thd["event_time"] = _ltd(f.thd_time[i, ph])
-        thd["max_thd"] = int(round(f.thd_max[i, ph] * 10))
+        thd["max_thd"] = round(float(f.thd_max[i, ph]) * 10)
         thd["max_thd_time"] = _ltd(f.thd_max_time[i, ph])
-        thd["average_thd"] = int(round(f.thd_avg[i, ph] * 10))
-    v["thd"][0]["threshold"] = int(round(f.thd_pct[i] * 10))
-    v["phase_loss"].update({"l1": bool(f.lost[i, 0]), "l2": bool(f.lost[i, 1]), "l3": bool(f.lost[i, 2])})
+        thd["average_thd"] = round(float(f.thd_avg[i, ph]) * 10)
+    v["thd"][0]["threshold"] = round(float(f.thd_pct[i]) * 10)
+    v["phase_loss"].update(
+        {"l1": bool(f.lost[i, 0]), "l2": bool(f.lost[i, 1]), "l3": bool(f.lost[i, 2])}
+    )
     if math.isfinite(f.f_min[0]):
         v["min_frequency"] = _i32(f.f_min[0] * 1000.0)
         v["min_frequency_time"] = _ltd(f.meter_time(i, f.f_min[1]))

@@ -122,9 +122,7 @@ class SimulatedDevice(DeviceHooks):
         return handler
 
 
-def serve_device(
-    device: SimulatedDevice, *, keys: MeterKeys | None = None
-) -> ServedMeter:
+def serve_device(device: SimulatedDevice, *, keys: MeterKeys | None = None) -> ServedMeter:
     """Serve ``device`` on the meter ports: the default OSGP identity tables plus its own."""
     from osgp.app.meter import MeterKeys, ServedMeter
     from osgp.app.store import TableStore
@@ -209,7 +207,12 @@ class Streetlight(SimulatedDevice):
     EV_LAMP_ON, EV_LAMP_OFF, EV_LAMP_FAILURE, EV_OVERRIDE = 200, 201, 202, 203
     TABLES = (ET200, ET201)
     PROCEDURES = (ProcedureSpec(200, "Streetlight Override", "ep200_override"),)
-    EVENTS = {200: "Lamp On", 201: "Lamp Off", 202: "Lamp Failure", 203: "Override"}
+    EVENTS: ClassVar[dict[int, str]] = {
+        200: "Lamp On",
+        201: "Lamp Off",
+        202: "Lamp Failure",
+        203: "Override",
+    }
 
     def __init__(
         self, definition: StreetlightDefinition, start: float, supply: Supply | None = None
@@ -244,7 +247,9 @@ class Streetlight(SimulatedDevice):
     def _next_change(self, t: float) -> float:
         """The next schedule point (local minute boundary) or override end after ``t``."""
         day = math.floor((t + 60 * self.d.tz_minutes) / 86400) * 86400 - 60 * self.d.tz_minutes
-        times = [day + d * 86400 + 3600 * h + 60 * m for d in (0, 1) for h, m, _ in self.schedule]
+        times: list[float] = [
+            day + d * 86400 + 3600 * h + 60 * m for d in (0, 1) for h, m, _ in self.schedule
+        ]
         if self.forced is not None:
             times.append(self.forced[1])
         later = [x for x in times if x > t]
@@ -294,7 +299,7 @@ class Streetlight(SimulatedDevice):
                 "burning_seconds": int(self.burning),
                 "switch_count": self.switches,
                 "energy_wh": int(self.energy_wh),
-                "power_w": int(round(self.power_w)),
+                "power_w": round(self.power_w),
             }
         pts = [{"hour": h, "minute": m, "dim_percent": d} for h, m, d in self.schedule]
         pts += [{"hour": 0, "minute": 0, "dim_percent": 0}] * (8 - len(pts))
@@ -382,7 +387,11 @@ class PvInverter(SimulatedDevice):
     CHECK_S = 10.0
     TABLES = (ET210, ET211)
     PROCEDURES = (ProcedureSpec(210, "Set Curtailment", "ep210_curtailment"),)
-    EVENTS = {210: "Curtailment Setpoint Changed", 211: "Over-voltage Trip", 212: "Reconnected"}
+    EVENTS: ClassVar[dict[int, str]] = {
+        210: "Curtailment Setpoint Changed",
+        211: "Over-voltage Trip",
+        212: "Reconnected",
+    }
 
     def __init__(
         self,

@@ -190,8 +190,10 @@ class FleetProfiles:
         self._p = np.stack([self.library.load[n][0] for n in load_names])
         self._q = np.stack([self.library.load[n][1] for n in load_names])
         self._pv = np.stack(
-            [self.library.pv[n] if n in self.library.pv else np.zeros(YEAR_INTERVALS)
-             for n in pv_names]
+            [
+                self.library.pv[n] if n in self.library.pv else np.zeros(YEAR_INTERVALS)
+                for n in pv_names
+            ]
         )
         self._li: IntArray = np.array([load_names.index(d.profile) for d in self.definitions])
         self._pi: IntArray = np.array(
