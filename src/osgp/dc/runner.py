@@ -34,7 +34,7 @@ def neuron_id_for(k: int, seed: int = 0) -> bytes:
 
 @dataclass
 class Network:
-    bus: LinkBus
+    bus: Any  # LinkBus or osgp.dc.plcbus.PlcBus
     dc: Concentrator
     devices: list[FieldDevice]
     discovery: Discovery
@@ -62,7 +62,7 @@ class Network:
 
 
 def build_network(
-    links: LinkModel,
+    links: LinkModel | None,
     n: int,
     *,
     seed: int = 1,
@@ -70,8 +70,13 @@ def build_network(
     phases: Sequence[int] | None = None,
     master_key: bytes = b"osgp-sim-master",
     plc_factory: Callable[[int, bytes], Any] | None = None,
+    channel: Any = None,
 ) -> Network:
-    """Station 0 is the concentrator, 1..n are devices (unconfigured, as from the factory)."""
+    """Station 0 is the concentrator, 1..n are devices (unconfigured, as from the factory).
+
+    With ``channel`` (an :class:`osgp.plc.channel.Channel`) the stations run on the simulated
+    power line (:class:`osgp.dc.plcbus.PlcBus`); otherwise on a :class:`LinkBus` over ``links``.
+    """
     rng = random.Random(seed)
     dc = Concentrator(ConcentratorConfig(), random.Random(rng.getrandbits(64)))
     devices = []
@@ -97,7 +102,15 @@ def build_network(
         devices.append(
             FieldDevice(nid, random.Random(rng.getrandbits(64)), plc_handler=handler, phase=phase)
         )
-    bus = LinkBus([dc, *devices], links, random.Random(rng.getrandbits(64)))
+    bus: Any
+    if channel is not None:
+        from osgp.dc.plcbus import PlcBus
+
+        bus = PlcBus([dc, *devices], channel, random.Random(rng.getrandbits(64)))
+    else:
+        if links is None:
+            raise ValueError("give links (a LinkModel) or a channel")
+        bus = LinkBus([dc, *devices], links, random.Random(rng.getrandbits(64)))
     net = Network(bus, dc, devices, Discovery(dc), served, master_key)
     dc.discovery = net.discovery
     dc.bus_airtime = lambda: bus.stats.airtime
