@@ -206,3 +206,17 @@ def test_huge_dimensions_are_sized_without_building_values(images: dict[int, byt
     with pytest.raises(TableError) as err:
         get_table("BT64").decode(images[64], huge)
     assert err.value.field is not None and err.value.field.startswith("blocks[0].intervals[")
+
+
+def test_locate_gives_offsets_for_partial_access(images: dict[int, bytes]) -> None:
+    ctx = default_context()
+    assert get_table("BT52").locate("clock_calendar") == (0, 6)
+    assert get_table("BT23").locate("tot_data_block.summations[1]", ctx) == (1 + 4, 4)
+    assert get_table("BT74").locate("entries[3]", ctx) == (11 + 3 * 14, 14)  # [OPT] p.51
+    assert get_table("BT74").locate("hist_flags.overflow_flag", ctx) == (0, 1)
+    # The last LP block starts at (blocks - 1) * ET21.8 ([OPT] p.31 read recipe).
+    et21 = get_table("ET21").decode(images[2069], ctx)
+    block_size = et21["sets"][0]["block_size"]
+    assert get_table("BT64").locate("blocks[9]", ctx, images[64]) == (9 * block_size, block_size)
+    with pytest.raises(TableError, match="no field"):
+        get_table("BT52").locate("nonsense")

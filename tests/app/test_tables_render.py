@@ -57,3 +57,12 @@ def test_json_is_serialisable_and_matches_decode(images: dict[int, bytes]) -> No
 def test_render_of_a_bad_image_raises_table_error(images: dict[int, bytes]) -> None:
     with pytest.raises(TableError, match="BT52"):
         render_text(get_table("BT52"), images[52][:-1])
+
+
+def test_event_codes_are_named(images: dict[int, bytes]) -> None:
+    ctx = default_context()
+    bt74 = get_table("BT74")
+    value = bt74.decode(images[74], ctx)
+    value["entries"][0]["event"]["event_code"] = 66
+    text = render_text(bt74, bt74.encode(value, ctx), ctx, limit=12)
+    assert "66 (0x42) (Load Disconnect State Changed)" in text

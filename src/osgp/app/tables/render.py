@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from osgp.app.tables.bt import PRESENT_VALUE_NAMES, SUMMATION_NAMES
+from osgp.app.tables.events import event_name
 from osgp.app.tables.schema import LeafInfo, LTimeDate, STimeDate, Table, TableContext, Time
 
 __all__ = ["format_value", "render_json", "render_text", "to_jsonable"]
@@ -76,7 +77,10 @@ def _lines(table: Table, leaves: list[LeafInfo], limit: int | None) -> list[str]
         if isinstance(leaf.value, Mapping):  # a bit field: one line per sub-field
             out.append(f"{head}{leaf.path:<48} {leaf.type}")
             for key, sub in leaf.value.items():
-                out.append(f"{'':>6} {'':>4}    .{key:<46} {format_value(sub)}")
+                text = format_value(sub)
+                if key == "event_code" and base == "BT74" and event_name(sub):
+                    text = f"{text} ({event_name(sub)})"
+                out.append(f"{'':>6} {'':>4}    .{key:<46} {text}")
             continue
         label = _label(base, leaf.path)
         name = f"{leaf.path} ({label})" if label else leaf.path

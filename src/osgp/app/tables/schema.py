@@ -1528,6 +1528,34 @@ class Table:
         env = _Env(ctx if ctx is not None else TableContext(), self.name, {})
         return _default_fields(self.fields, env)
 
+    def locate(
+        self, path: str, ctx: TableContext | None = None, image: bytes | None = None
+    ) -> tuple[int, int]:
+        """(offset, size) of a field, record or array element in an image of this table.
+
+        ``path`` is as in errors and traces: ``"clock_calendar"``,
+        ``"tot_data_block.summations[0]"``, ``"entries[3]"``; a bit sub-field
+        (``"hist_flags.overflow_flag"``) gives its whole word.  Without ``image`` the layout of
+        the default (all-zero) value for ``ctx`` is used.  For partial reads and writes.
+        """
+        if image is None:
+            image = self.encode(self.default(ctx), ctx)
+        leaves = self.trace(image, ctx)
+        probe = path
+        while probe:
+            hits = [
+                leaf
+                for leaf in leaves
+                if leaf.path == probe
+                or leaf.path.startswith(probe + ".")
+                or leaf.path.startswith(probe + "[")
+            ]
+            if hits:
+                start = hits[0].offset
+                return start, max(leaf.offset + leaf.size for leaf in hits) - start
+            probe = probe.rpartition(".")[0]  # a bit sub-field: fall back to its word
+        raise TableError(f"no field {path!r} in this layout", table=self.name)
+
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
