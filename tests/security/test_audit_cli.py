@@ -1,0 +1,117 @@
+"""``osgp audit``: findings for weak settings, the key recovery demonstration, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from osgp.app.meter import ET04, ET54, ET55, MeterKeys, ServedMeter
+from osgp.audit.checks import Severity, check_meter, view_of_served_meter
+from osgp.cli import main
+from osgp.security.keys import MEP_DEFAULT_KEY
+
+
+def checks_of(meter: ServedMeter) -> dict[str, Severity]:
+    return {f.check: f.severity for f in check_meter(view_of_served_meter(meter, "m"))}
+
+
+def strong_meter() -> ServedMeter:
+    meter = ServedMeter(
+        keys=MeterKeys(omak=os.urandom(12), mak=os.urandom(16), aes_psk=os.urandom(16)),
+        mep_require_aes=True,
+    )
+    meter.store.patch(ET04, 127, b"\x02")
+    meter.store.patch(ET04, 52, b"\x01")
+    return meter
+
+
+def test_a_well_configured_meter_has_no_findings() -> None:
+    assert checks_of(strong_meter()) == {}
+
+
+@pytest.mark.parametrize(
+    ("table", "offset", "value", "check", "severity"),
+    [
+        (ET04, 127, b"\x00", "security-mode", Severity.HIGH),
+        (ET04, 12, b"\x08", "encryption-off", Severity.LOW),  # in AES mode
+        (ET55, 20, b"\x00", "lockout-off", Severity.HIGH),
+        (ET55, 22, b"\x00", "lockout-off", Severity.MEDIUM),
+        (ET54, 82, (900_000).to_bytes(4, "little"), "key-usage", Severity.MEDIUM),
+        (ET04, 123, bytes(4), "key-usage", Severity.LOW),
+        (ET04, 52, b"\x00", "pk-enabled", Severity.LOW),
+    ],
+)
+def test_each_weak_setting_is_reported(
+    table: int, offset: int, value: bytes, check: str, severity: Severity
+) -> None:
+    meter = strong_meter()
+    meter.store.patch(table, offset, value)
+    found = checks_of(meter)
+    found.pop("lockout-bypass", None)  # the INFO note that comes with RC4 mode
+    assert found == {check: severity}
+
+
+def test_encryption_off_in_rc4_mode_is_high() -> None:
+    meter = strong_meter()
+    meter.store.patch(ET04, 127, b"\x00")
+    meter.store.patch(ET04, 12, b"\x08")
+    assert checks_of(meter)["encryption-off"] == Severity.HIGH
+
+
+def test_default_keys_are_critical() -> None:
+    meter = ServedMeter(keys=MeterKeys(mak=MEP_DEFAULT_KEY, mk=b"unique-mk"))
+    found = check_meter(view_of_served_meter(meter, "m"))
+    defaults = sorted(f.title for f in found if f.check == "default-key")
+    assert defaults == ["default MAK in use", "default OMAK in use"]
+    assert all(f.severity == Severity.CRITICAL for f in found if f.check == "default-key")
+    assert {f.check for f in found} >= {"security-mode", "mep-legacy"}
+
+
+def test_cli_recovers_the_rc4_key_and_fails_against_aes(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["audit", "sim:rc4", "sim:aes", "--recover-key", "--seed", "4", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1  # high findings
+    rc4, aes = doc["key_recovery"]
+    assert rc4["recovered"] and rc4["key_matches_meter"] and rc4["queries"] < 200
+    assert not aes["recovered"] and aes["key"] is None and aes["bits_learned"] == 0
+    checks = {(f["meter"], f["check"]) for f in doc["findings"]}
+    assert ("sim:rc4", "key-recovered") in checks and ("sim:rc4", "security-mode") in checks
+    assert not any(m == "sim:aes" and c in ("key-recovered", "security-mode") for m, c in checks)
+
+
+def test_cli_text_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "sim:rc4", "--recover-key", "--seed", "9"]) == 1
+    out = capsys.readouterr().out
+    assert "KEY RECOVERED on the PLC port of sim:rc4" in out
+    assert "(matches the meter's key)" in out
+    assert main(["audit", "sim:aes", "--recover-key"]) == 0
+    assert "key recovery FAILED" in capsys.readouterr().out
+
+
+def test_cli_audits_a_served_meter_over_mep(capsys: pytest.CaptureFixture[str]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osgp", "meter", "serve", "--mep", "tcp://127.0.0.1:0",
+         "--mak", "0x" + "01" * 16, "--duration", "60"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("mep tcp://"), line
+        url = line.split(" ", 1)[1]
+        time.sleep(0.1)
+        rc = main(["audit", f"mep:{url}", "--mak", "0x" + "01" * 16, "--json"])
+        doc = json.loads(capsys.readouterr().out)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    checks = {f["check"]: f["severity"] for f in doc["findings"]}
+    assert rc == 1
+    assert checks["default-key"] == "critical"
+    assert checks["security-mode"] == "high"
+    assert checks["mep-legacy"] == "high"
