@@ -278,7 +278,20 @@ def test_random_bytes_raise_only_frame_error(raw: bytes) -> None:
 def test_server_answers_garbage_without_touching_tables(raw: bytes) -> None:
     srv, backend = server(0)
     srv.receive_data(encode_frame(raw), 0.0)
-    assert decode_frame(srv.data_to_send(1.0)) == b"\x0b"
+    reply = decode_frame(srv.data_to_send(1.0))
+    if raw[0] in (0x58, 0x59, 0x80) and raw[1:2] in (b"\x14", b"\x15", b"\x16", b"\x17"):
+        assert reply[0] in (0x01, 0x03, 0x0A)  # taken as TLS: a TLS error or no session
+    else:
+        assert reply == b"\x0b"
+    assert backend.calls == []
+
+
+def test_garbage_that_looks_like_tls_gets_a_tls_error() -> None:
+    srv, backend = server(0)
+    srv.receive_data(
+        encode_frame(bytes.fromhex("58 16 03 03 00 04 01 00 00 00".replace(" ", ""))), 0.0
+    )
+    assert decode_frame(srv.data_to_send(1.0))[0] == 0x01
     assert backend.calls == []
 
 
