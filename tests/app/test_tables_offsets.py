@@ -1,0 +1,166 @@
+"""Declared field offsets equal the offsets printed in the guides (default meter context)."""
+
+from __future__ import annotations
+
+import pytest
+
+from osgp.app.tables import default_context, default_meter_tables, get_table
+
+# (table, field path, offset in the guide, size) -- [OPT]/[MEP] page as in the declarations.
+N = 10  # ET04.53 outage records in the default meter
+P = 18 * N + 6  # ET09 symbol P ([MEP] p.68)
+A9 = 18 * N + 357  # ET09 symbol A ([MEP] p.74)
+M = 6 * 7  # ET11.32 * ET11.33 module bytes in ET54
+A55 = 147 + 4 * (8 - 1)  # ET55 symbol A for firmware 4.x with BT20.7 = 8 tiers
+
+EXPECTED = [
+    ("BT00", "manufacturer", 3, 4),
+    ("BT00", "nbr_pending", 18, 1),
+    ("BT01", "ed_model", 4, 8),
+    ("BT01", "fw_version_number", 14, 1),
+    ("BT01", "mfg_serial_no", 16, 16),
+    ("BT03", "ed_std_status1", 1, 2),
+    ("BT03", "mfg_status_7", 7, 1),
+    ("BT21", "nbr_summations", 3, 1),
+    ("BT21", "nbr_present_values", 9, 1),
+    ("BT23", "tot_data_block.summations[0]", 1, 4),  # A = 1 with the demand reset counter
+    ("BT26", "nbr_unread_entries", 5, 1),
+    ("BT26", "self_reads[0].bidn", 6, 2),
+    ("BT26", "self_reads[0].time", 8, 5),
+    ("BT26", "self_reads[0].season", 13, 1),
+    ("BT26", "self_reads[0].register_data", 14, 471),
+    ("BT52", "time_date_qual", 6, 1),
+    ("BT53", "time_zone_offset", 4, 2),
+    ("BT55", "status", 7, 2),
+    ("BT61", "lp_fmats", 6, 1),
+    ("BT61", "sets[0].nbr_blks_set", 7, 2),
+    ("BT61", "sets[0].max_int_time_set", 12, 1),
+    ("BT63", "sets[0].last_block_element", 3, 2),
+    ("BT63", "sets[0].nbr_valid_int", 11, 2),
+    ("BT64", "blocks[0].simple_int_status", 5, 12),
+    ("BT64", "blocks[0].intervals[0].values[0]", 5 + 12 + 3, 4),
+    ("BT71", "nbr_history_entries", 5, 2),
+    ("BT74", "entries[0].event_time", 11, 6),
+    ("BT74", "entries[0].event_seq_nbr", 17, 2),
+    ("BT74", "entries[0].user_id", 19, 2),
+    ("BT74", "entries[0].event", 21, 2),
+    ("BT74", "entries[0].argument", 23, 2),
+    ("ET03", "image_crc", 137, 2),
+    ("ET04", "neuron_control", 12, 1),
+    ("ET04", "self_id_string", 22, 30),
+    ("ET04", "max_power_outages", 53, 1),
+    ("ET04", "rated_voltage", 60, 2),
+    ("ET04", "inactive_phases", 62, 1),
+    ("ET04", "access_options", 71, 1),
+    ("ET04", "last_secure_broadcast", 76, 6),
+    ("ET04", "broadcast_base", 82, 4),
+    ("ET04", "plc_signal_quality", 90, 1),
+    ("ET04", "event_outage_threshold", 98, 2),
+    ("ET04", "mep_seq_nbr_legacy", 103, 4),
+    ("ET04", "idt_version", 116, 1),
+    ("ET04", "max_key_usage_count", 123, 4),
+    ("ET04", "security_mode", 127, 1),
+    ("ET04", "mep_seq_nbrs", 129, 8),
+    ("ET04", "reverse_energy_alarm_time_s", 138, 2),
+    ("ET09", "outages[0]", 6, 18),
+    ("ET09", "sag1", P, 24),
+    ("ET09", "min_frequency", P + 48, 4),
+    ("ET09", "max_frequency_time", P + 62, 6),
+    ("ET09", "over_current_counts", P + 68, 12),
+    ("ET09", "phase_loss", P + 80, 1),
+    ("ET09", "sag1_min_voltage", P + 105, 12),
+    ("ET09", "short_outage_count", P + 129, 4),
+    ("ET09", "sag_surge_extra_seconds", P + 137, 1),
+    ("ET09", "over_current_time_threshold", P + 139, 2),
+    ("ET09", "thd[0].threshold", 18 * N + 149, 2),
+    ("ET09", "thd[0].phases[0].event_time", 18 * N + 153, 6),
+    ("ET09", "thd[0].phases[0].average_thd", 18 * N + 167, 2),
+    ("ET09", "drp_drc[0]", A9, 10),
+    ("ET09", "sag2_time_threshold", A9 + 120, 2),
+    ("ET09", "sag2", A9 + 123, 24),
+    ("ET09", "average_current_interval", A9 + 159, 2),
+    ("ET09", "options", A9 + 161, 1),
+    ("ET11", "nbr_group_ids", 18, 1),
+    ("ET11", "firmware_module_entries", 32, 1),
+    ("ET11", "et17_bitmap_size", 36, 2),
+    ("ET11", "error_caution_screens", 38, 1),
+    ("ET21", "sets[0].block_size", 8, 4),
+    ("ET21", "sets[0].interval_size", 25, 1),
+    ("ET21", "sets[0].sources_expansion", 70, 8),
+    ("ET21", "sets[0].lp_config_id", 78, 4),
+    ("ET21", "sets[0].block_start_time", 83, 6),
+    ("ET21", "sets[0].lp_options", 93, 1),
+    ("ET21", "sets[0].interval_end_utc", 94, 6),
+    ("ET21", "sets[0].interval_end_local", 101, 6),
+    ("ET21", "sets[0].max_memory_length", 107, 4),
+    ("ET21", "sets[1].current_block_address", 131, 4),
+    ("ET54", "lp_flags", 19, 1),
+    ("ET54", "tier_drive_reason", 44, 1),
+    ("ET54", "relay1_random_pending", 62, 1),
+    ("ET54", "miswiring", 68, 1),
+    ("ET54", "et74_entry_count", 69, 2),
+    ("ET54", "status_flags", 71, 1),
+    ("ET54", "time_adjustment", 72, 4),
+    ("ET54", "et77_entry_count", 79, 1),
+    ("ET54", "et79_entry_count", 80, 2),
+    ("ET54", "unicast_key_usage", 82, 4),
+    ("ET54", "broadcast_key_usage", 86, 4),
+    ("ET54", "supported_security_modes", 90, 1),
+    ("ET54", "modules", 91, M),
+    ("ET54", "external_tamper_adc", 95 + M, 2),
+    ("ET54", "procedure_extended_failure", 99 + M, 4),  # [MEP] p.137
+    ("ET54", "relay2_random_total", 106 + M, 2),
+    ("ET55", "delta_time_adjust", 4, 1),
+    ("ET55", "signal_strength_threshold", 14, 1),
+    ("ET55", "plc_active_timeout", 15, 2),
+    ("ET55", "plc_auth_lockout_threshold", 20, 1),
+    ("ET55", "plc_lockout_duration", 21, 1),
+    ("ET55", "optical_auth_lockout_threshold", 22, 1),
+    ("ET55", "optical_lockout_duration", 23, 1),
+    ("ET55", "scheduled_message_id", 52, 5),
+    ("ET55", "scheduled_message_text", 58, 8),
+    ("ET55", "scheduled_message_start", 66, 6),
+    ("ET55", "scheduled_message_flags", 78, 1),
+    ("ET55", "phase_loss_seconds", 79, 2),
+    ("ET55", "over_power_threshold", 82, 4),
+    ("ET55", "over_power_time", 86, 2),
+    ("ET55", "over_power_tier", 88, 1),
+    ("ET55", "over_power_source", 89, 1),
+    ("ET55", "ct_secondary_rated_current", 94, 1),
+    ("ET55", "clock_error_calendar_id", 95, 4),
+    ("ET55", "over_power_calendar_id", 99, 4),
+    ("ET55", "cover_removed_threshold", 104, 2),
+    ("ET55", "cover_tamper_pq_mask", 108, 2),
+    ("ET55", "primary_lp_index", 110, 1),
+    ("ET55", "earth_fault_threshold_2", 118, 2),
+    ("ET55", "broken_mv_duration", 120, 2),
+    ("ET55", "normal_voltage_high", 124, 1),
+    ("ET55", "prepay_tier_rates", 129, 16),
+    ("ET55", "reverse_current_threshold", 145, 2),
+    ("ET55", "step_tariff_thresholds", 147, 4 * 7),
+    ("ET55", "step_tariff_tou_id", A55 + 1, 4),
+    ("ET55", "mains_cycles_per_calculation", A55 + 10, 2),
+    ("ET55", "delta_adsup", A55 + 16, 4),
+    ("ET55", "mvd_cycles", A55 + 32, 2),
+    ("ET55", "energy_register_unit", A55 + 39, 1),
+    ("ET55", "optical_session_timeout", A55 + 42, 2),
+    ("ET55", "tamper_adc_levels", A55 + 47, 6),
+    ("ET55", "external_tamper_duration", A55 + 53, 1),
+    ("ET55", "locked_flags", A55 + 59, 2),
+    ("ET55", "most_significant_byte", A55 + 61, 1),
+    ("ET81", "entries[0].start_time", 6, 6),
+    ("ET81", "entries[0].end_time", 12, 6),
+]
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[int, bytes]:
+    return default_meter_tables()
+
+
+@pytest.mark.parametrize(("name", "path", "offset", "size"), EXPECTED)
+def test_offset_matches_guide(
+    images: dict[int, bytes], name: str, path: str, offset: int, size: int
+) -> None:
+    table = get_table(name)
+    assert table.locate(path, default_context(), images[table.id]) == (offset, size)
