@@ -314,6 +314,10 @@ class SerialTransport:
 
     def __init__(self, url: str) -> None:
         self.port = open_serial(endpoint_url(url))
+        # Whatever the line holds from an earlier session (a meter's retransmissions to a reader
+        # that went away) is not for us (termineter flushes the same way).
+        with contextlib.suppress(Exception):
+            self.port.reset_input_buffer()
 
     def write(self, data: bytes) -> None:
         self.port.write(data)
