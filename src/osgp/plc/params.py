@@ -51,7 +51,6 @@ class ChannelParams:
     detect_delay_s: float = 0.0005
     sync_bits: float = 48.0
     # -- link classification (link table, calibration) -------------------------------------------
-    good_link_fer: float = 0.1
     usable_link_fer: float = 0.5
     reference_frame_bytes: int = 20
 
@@ -62,8 +61,8 @@ class ChannelParams:
                 raise ValueError(f"channel parameter {f.name} must be >= 0, got {v}")
         if not 0.0 <= self.noisy_load_share <= 1.0:
             raise ValueError("noisy_load_share must be 0..1")
-        if not 0.0 < self.good_link_fer <= self.usable_link_fer < 1.0:
-            raise ValueError("need 0 < good_link_fer <= usable_link_fer < 1")
+        if not 0.0 < self.usable_link_fer < 1.0:
+            raise ValueError("usable_link_fer must be between 0 and 1")
 
     def carrier_khz(self, alt_path: bool) -> float:
         """The alt-path bit selects the secondary carrier (PLDB p.11: retries go on it)."""
@@ -131,7 +130,6 @@ PARAMETER_NOTES: dict[str, str] = {
     "be shorter than one beta2 slot (2.78 ms on PL-20A, facts §5) for CSMA to work.",
     "sync_bits": "ASSUMPTION: preamble and sync bits that must be received for frame sync; added "
     "to the frame's bits in the FER (as in osgp.phy's modem: 32 + 16).",
-    "good_link_fer": "CHOICE: a link is 'good' when a 20-byte frame gets through >= 90 %.",
     "usable_link_fer": "CHOICE: a link is 'usable' (the meter hears the concentrator directly) "
     "when a 20-byte frame gets through at least half of the time at that moment.",
     "reference_frame_bytes": "CHOICE: 20-byte LPDU (a typical OSGP read request) for link figures.",
