@@ -244,6 +244,10 @@ class Fleet:
         self.sr_S = np.zeros((n, r, NSUM))
         self.sr_T = np.zeros((n, r, tiers, NSUM))
         self.sr_time: list[float] = []
+        # demands: maximum 15-minute average W (fwd) and var (import) since the last reset
+        self.demand = np.zeros((n, 2))
+        self.demand_time = np.zeros((n, 2))
+        self._demand_start = np.zeros((n, 2))
         self.power_flows = 0
         self._begin_segment()
 
@@ -354,6 +358,26 @@ class Fleet:
 
     def alarm(self, i: int, bit: tuple[int, int]) -> None:
         self.alarms[i, bit[0]] |= bit[1]
+
+    def demand_reset(self, i: int) -> None:
+        """EP34 / BP pending with demand reset: the maxima start again."""
+        self.demand[i] = 0.0
+        self.demand_time[i] = 0.0
+
+    def tamper(self, i: int, kind: str = "magnetic") -> None:
+        """A tamper attempt at meter ``i`` now: ``magnetic`` (event 89, BT03.7 bit 1) or
+        ``cover`` (BT03 status bit 12 "cover removed"; its event id is not public, so only the
+        alarm is raised)."""
+        if kind == "magnetic":
+            self.log(i, EV.MAGNETIC_TAMPER, 1)
+            self.alarm(i, ALARM_MAGNETIC_TAMPER)
+        elif kind == "cover":
+            self.alarm(i, ALARM_COVER_REMOVED)
+        else:
+            raise ValueError(f"tamper kind {kind!r} is not magnetic or cover")
+
+    def current_tier(self) -> int:
+        return self._tier
 
     # -- actions ----------------------------------------------------------------------------------
     def set_relay(self, i: int, closed: bool) -> None:
@@ -587,6 +611,13 @@ class Fleet:
         self.lp1_status[:, slot] = flags
         self._lp_start = now
         self._lp_flags[:] = 0
+        # block demand over the interval (energy x 4 = average power), fwd Wh and import varh
+        energy = self.S[:, [FWD_WH, IMP_VARH]]
+        avg = (energy - self._demand_start) * (3600.0 / INTERVAL)
+        self._demand_start = energy.copy()
+        higher = avg > self.demand
+        self.demand = np.where(higher, avg, self.demand)
+        self.demand_time = np.where(higher, self.t, self.demand_time)
         self.intervals_done += 1
         if (k + 1) % 4 == 0:  # an hour ended: set 2 averages the phase voltages
             hour = ((k + 1) // 4 - 1) % self.lp2.shape[1]

@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 ET09 = 2048 + 9
+ET81 = 2048 + 81
 #: CHOICE (docs/devices.md): a simulated firmware image is
 #: ``b"OSGPFW" ‖ packed version u16 LSB ‖ payload ‖ CRC-32 u32 LSB`` (CRC over all before it).
 FIRMWARE_MAGIC = b"OSGPFW"
@@ -137,8 +138,11 @@ class SimulatedMeter(DeviceHooks):
         super().attach(store)
         # BT74 is rendered from the simulation's event list, not kept by the store.
         store.event_log = False
-        dims = [table_id(n) for n in DIMENSION_TABLES]
+        # the dimension tables, plus BT61 and ET81 whose sizes give the meter constants
+        dims = [table_id(n) for n in DIMENSION_TABLES] + [61, ET81]
         self.ctx = context_from_images({d: store.image(d) for d in dims if store.has(d)})
+        if store.has(54):
+            store.put(54, calendar_image(self, store.image(54)))
 
     def sim(self, now: float) -> float:
         t = self.time_map(now)
@@ -176,6 +180,11 @@ class SimulatedMeter(DeviceHooks):
             # disconnect function (max power, prepay) is simulated.
             self.fleet.set_relay(self.i, closed is not False)
         return True
+
+    def demand_reset(self, now: float) -> None:
+        self.sim(now)
+        super().demand_reset(now)
+        self.fleet.demand_reset(self.i)
 
     @property
     def relay_closed(self) -> bool:
@@ -311,14 +320,22 @@ def _bt03(m: SimulatedMeter, image: bytes) -> bytes:
 
 def _bt23(m: SimulatedMeter, image: bytes) -> bytes:
     v = m._decode("BT23", image)
-    _fill_register_block(m, v, m.fleet.registers(m.i), m.fleet.T[m.i])
+    _fill_register_block(m, v, m.fleet.registers(m.i), m.fleet.T[m.i], demands=True)
     v["nbr_demand_resets"] = m.demand_resets & 0xFF
     return m._encode("BT23", v)
 
 
-def _fill_register_block(m: SimulatedMeter, v: dict[str, Any], total: Any, tiers: Any) -> None:
+def _fill_register_block(
+    m: SimulatedMeter, v: dict[str, Any], total: Any, tiers: Any, demands: bool = False
+) -> None:
     n = len(v["tot_data_block"]["summations"])
     v["tot_data_block"]["summations"] = [_i32(x) for x in total[:n]]
+    if demands:
+        f, i = m.fleet, m.i
+        for j, d in enumerate(v["tot_data_block"]["demands"][:2]):
+            d["demand"] = [_i32(f.demand[i, j])] * len(d["demand"])
+            when = _std(m.local(f.demand_time[i, j])) if f.demand_time[i, j] else STimeDate()
+            d["event_time"] = [when] * len(d["event_time"])
     for j, block in enumerate(v["tier_data_block"]):
         if j < tiers.shape[0]:
             t = tiers[j].copy()
@@ -352,6 +369,45 @@ def _bt26(m: SimulatedMeter, image: bytes) -> bytes:
     v["last_entry_seq_nbr"] = total & 0xFFFF
     v["nbr_unread_entries"] = min(lp.unread(total), r)
     return m._encode("BT26", v)
+
+
+def _bt55(m: SimulatedMeter, image: bytes) -> bytes:
+    """BT55 status (bytes 7-8): bits 0-2 the tier now (the server refreshes the clock part)."""
+    status = int.from_bytes(image[7:9], "little")
+    status = (status & ~0x7) | m.fleet.current_tier()
+    return image[:7] + status.to_bytes(2, "little") + image[9:]
+
+
+def _et81(m: SimulatedMeter, image: bytes) -> bytes:
+    """ET81 power outage log: every outage the meter saw (long ones), local times, newest last."""
+    f, i = m.fleet, m.i
+    v = m._decode("ET81", image)
+    cap = len(v["entries"])
+    recs = list(reversed(f.outages[i]))  # fleet keeps them newest first
+    total = len(recs)
+    for j, rec in enumerate(recs[-cap:]):
+        k = (total - min(total, cap) + j) % cap
+        v["entries"][k] = {"start_time": _ltd(m.local(rec.off)), "end_time": _ltd(m.local(rec.on))}
+    v["list_status"]["list_type_flag"] = True
+    v["nbr_valid_entries"] = min(total, cap)
+    v["last_entry_element"] = (total - 1) % cap if total else 0
+    v["last_entry_seq_nbr"] = total & 0xFFFF
+    v["nbr_unread_entries"] = min(total, cap)
+    return m._encode("ET81", v)
+
+
+def calendar_image(m: SimulatedMeter, image: bytes) -> bytes:
+    """BT54 holding the fleet's tariff calendar: day schedule 0 = weekdays, 1 = weekends
+    (CHOICE: the calendar's day-type mapping is not simulated beyond weekday/weekend)."""
+    v = m._decode("BT54", image)
+    cal = m.fleet.config.calendar
+    switches = [(0, h, mi, t) for h, mi, t in cal.switches]
+    if cal.weekend_tier is not None:
+        switches.append((1, 0, 0, cal.weekend_tier))
+    slots = v["tier_switches"]
+    for j, (day, h, mi, t) in enumerate(switches[: len(slots)]):
+        slots[j] = {"switch": {"tier": t, "filler": 0, "minute": mi, "hour": h}, "day_sch_num": day}
+    return m._encode("BT54", v)
 
 
 def _bt63(m: SimulatedMeter, image: bytes) -> bytes:
@@ -523,6 +579,8 @@ _RENDER: dict[int, Callable[[SimulatedMeter, bytes], bytes]] = {
     63: _bt63,
     64: _bt64,
     65: _bt65,
+    55: _bt55,
     74: _bt74,
     ET09: _et09,
+    ET81: _et81,
 }

@@ -1,0 +1,144 @@
+"""Smaller behaviours of the model: demands, tamper, the tariff calendar in BT54/BT55, the outage
+log ET81, the linear fast path against the power flow, definitions and firmware-image parsing."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.devices.helpers import GRID, START, client
+
+from osgp.app.tables import get_table
+from osgp.clock import ManualClock
+from osgp.devices.binding import serve_meter
+from osgp.devices.definition import DefinitionError, MeterDefinition, TariffCalendar
+from osgp.devices.disturbances import Disturbance, DisturbanceError
+from osgp.devices.fleet import Fleet, FleetConfig
+from osgp.devices.grid import Grid
+from osgp.devices.meter import (
+    FirmwareImageError,
+    make_firmware_image,
+    parse_firmware_image,
+)
+from osgp.devices.profiles import ProfileLibrary
+
+
+def test_demand_is_the_largest_15_minute_average_and_ep34_resets_it(
+    make_fleet: Callable[..., Fleet],
+) -> None:
+    fleet = make_fleet("none")
+    served, sim = serve_meter(fleet, 0)
+    clock = ManualClock(START + 86400)
+    c = client(served.server.handle, clock)
+    v = get_table("BT23").decode(c.read(23), sim.ctx)["tot_data_block"]
+    k = np.arange(96)
+    p, _q, pv = fleet.profiles.library.meter_power(fleet.definitions[0], int(k[0]) + 157 * 96, 96)
+    assert abs(v["demands"][0]["demand"][0] - (p - pv).max() * 1000) <= 1
+    assert v["demands"][0]["event_time"][0].day == 6
+    assert c.run_procedure(2048 + 34, b"").result == 0
+    v = get_table("BT23").decode(c.read(23), sim.ctx)
+    assert v["tot_data_block"]["demands"][0]["demand"][0] == 0
+    assert v["nbr_demand_resets"] == 1
+
+
+def test_tamper_sets_alarm_and_logs(make_fleet: Callable[..., Fleet]) -> None:
+    fleet = make_fleet("none")
+    served, _sim = serve_meter(fleet, 1)
+    fleet.advance_to(START + 100)
+    fleet.tamper(1, "magnetic")
+    fleet.tamper(1, "cover")
+    bt03 = served.store.read(3, fleet.t)
+    assert bt03[7] & 0x02 and bt03[2] & 0x10
+    assert fleet.events[1][-1].event_id == 89
+    with pytest.raises(ValueError, match="tamper kind"):
+        fleet.tamper(1, "x")
+
+
+def test_calendar_is_published_in_bt54_and_the_tier_in_bt55(
+    make_fleet: Callable[..., Fleet],
+) -> None:
+    fleet = make_fleet("none")
+    served, sim = serve_meter(fleet, 0)
+    clock = ManualClock(START + 10 * 3600)  # Monday 11:00 local: tier 0
+    c = client(served.server.handle, clock)
+    bt54 = get_table("BT54").decode(c.read(54), sim.ctx)
+    first = [
+        (s["day_sch_num"], s["switch"]["hour"], s["switch"]["tier"])
+        for s in bt54["tier_switches"][:4]
+    ]
+    assert first == [(0, 0, 1), (0, 7, 0), (0, 21, 1), (1, 0, 1)]
+    assert get_table("BT55").decode(c.read(55), sim.ctx)["status"]["curr_tier"] == 0
+    clock.set(START + 21 * 3600)  # 22:00 local: tier 1
+    assert get_table("BT55").decode(c.read(55), sim.ctx)["status"]["curr_tier"] == 1
+
+
+def test_outage_log_et81(make_fleet: Callable[..., Fleet]) -> None:
+    fleet = make_fleet("none")
+    served, sim = serve_meter(fleet, 4)
+    bus = fleet.definitions[4].bus
+    for h in (2, 5):
+        t = START + h * 3600
+        fleet.inject(Disturbance("outage", bus, t, t + 400))
+    fleet.advance_to(START + 8 * 3600)
+    et81 = get_table("ET81").decode(served.store.read(2048 + 81, fleet.t), sim.ctx)
+    assert et81["nbr_valid_entries"] == 2
+    first = et81["entries"][0]
+    assert (first["start_time"].hour, first["end_time"].minute) == (3, 6)  # local = UTC+1
+
+
+def test_linear_fast_path_agrees_with_the_power_flow(
+    base_net: Any, library: ProfileLibrary
+) -> None:
+    fleets = [
+        Fleet.on_grid(
+            Grid(copy.deepcopy(base_net), GRID), library, FleetConfig(start=START, power_flow=m)
+        )
+        for m in ("full", "linear")
+    ]
+    for t in (START + 12 * 3600, START + 19 * 3600):
+        for f in fleets:
+            f.advance_to(t)
+        full, lin = (f.volts for f in fleets)
+        assert np.max(np.abs(full - lin)) < 0.005 * 230
+    assert fleets[0].power_flows > fleets[1].power_flows - 5
+
+
+def test_definitions_validate_their_fields() -> None:
+    with pytest.raises(DefinitionError, match="phases"):
+        MeterDefinition("m", 0, phases=2)
+    with pytest.raises(DefinitionError, match="pv_kwp"):
+        MeterDefinition("m", 0, pv_kwp=-1)
+    with pytest.raises(DefinitionError, match="switches"):
+        TariffCalendar(switches=((7, 10, 0),))
+    with pytest.raises(DisturbanceError, match="magnitude"):
+        Disturbance("sag", 1, 0, 10, magnitude=1.2)
+    with pytest.raises(ValueError, match="unique"):
+        Fleet(
+            [MeterDefinition("a", 0)] * 2,
+            ProfileLibrary.synthetic(),
+            None,
+            FleetConfig(start=START),
+        )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_random_bytes_are_refused_only_with_firmware_image_error(data: bytes) -> None:
+    try:
+        parse_firmware_image(data)
+    except FirmwareImageError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.tuples(st.integers(0, 9), st.integers(0, 99), st.integers(0, 31)),
+    st.binary(max_size=300),
+)
+def test_firmware_image_round_trip(version: tuple[int, int, int], payload: bytes) -> None:
+    assert parse_firmware_image(make_firmware_image(version, payload)) == version
