@@ -131,8 +131,10 @@ def test_definitions_validate_their_fields() -> None:
 def test_random_bytes_are_refused_only_with_firmware_image_error(data: bytes) -> None:
     try:
         parse_firmware_image(data)
-    except FirmwareImageError:
-        pass
+    except FirmwareImageError as exc:
+        assert str(exc)  # says what is wrong
+    else:
+        assert data.startswith(b"OSGPFW")  # only a well-formed image parses
 
 
 @settings(max_examples=200, deadline=None)
