@@ -20,7 +20,7 @@ def contexts(name: str) -> st.SearchStrategy[TableContext]:
 
 
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
