@@ -26,9 +26,10 @@ import struct
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import Enum
 
 from osgp.app.framing import C12Backend, FrameError, Lockout, need
+from osgp.app.services import RequestCode, ResponseCode, data_checksum
 
 LAYER = "C12.18"
 
@@ -62,37 +63,9 @@ USER_SIZE = 10
 IDENT_RESPONSE = bytes([0x00, 0x00, 0x01, 0x00, 0x00])
 
 
-class Service(IntEnum):
-    """C12.18 request codes (facts-termineter.md, the C1218_REQUEST_IDS map)."""
-
-    IDENT = 0x20
-    TERMINATE = 0x21
-    READ = 0x30
-    READ_OFFSET = 0x3F
-    WRITE = 0x40
-    WRITE_OFFSET = 0x4F
-    LOGON = 0x50
-    SECURITY = 0x51
-    LOGOFF = 0x52
-    NEGOTIATE = 0x60  # 0x60..0x6B: 0x61.. carry one baud-rate code
-    WAIT = 0x70
-
-
-class Response(IntEnum):
-    """C12.18 response codes, plus OSGP's 0x0B (authentication failure)."""
-
-    OK = 0x00
-    ERR = 0x01
-    SNS = 0x02
-    ISC = 0x03
-    ONP = 0x04
-    IAR = 0x05
-    BSY = 0x06
-    DNR = 0x07
-    DLK = 0x08
-    RNO = 0x09
-    ISSS = 0x0A
-    AUTH_FAILED = 0x0B
+#: The C12.18 request and response codes are those of :mod:`osgp.app.services`.
+Service = RequestCode
+Response = ResponseCode
 
 
 #: C12.18 baud-rate codes carried by negotiate requests 0x61..0x6B.
@@ -129,11 +102,6 @@ def crc16_x25(data: bytes | bytearray | memoryview) -> int:
     for b in bytes(data):
         crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ b) & 0xFF]
     return crc ^ 0xFFFF
-
-
-def data_checksum(data: bytes) -> int:
-    """The C12.18 8-bit data checksum: the two's complement of the byte sum."""
-    return (-sum(data)) & 0xFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -632,7 +600,12 @@ class OpticalServer:
             self.state = SessionState.ID
             self.access = None
             return bytes([Response.OK]), None
-        if code in (Service.READ, Service.READ_OFFSET, Service.WRITE, Service.WRITE_OFFSET):
+        if code in (
+            Service.FULL_READ,
+            Service.PARTIAL_READ,
+            Service.FULL_WRITE,
+            Service.PARTIAL_WRITE,
+        ):
             if self.state is not SessionState.SESSION:
                 return bytes([Response.ISSS]), None
             return self._table(req, now), None
@@ -669,7 +642,7 @@ class OpticalServer:
         lock = self.config.lockout
         if lock.locked(now):
             self._emit("auth_refused_locked", until=lock.locked_until)
-            return bytes([Response.AUTH_FAILED])
+            return bytes([Response.AUTH_FAILURE])
         password = req[1:]
         enabled = self.config.key_enabled
         for level, want in self._passwords.items():
@@ -681,12 +654,12 @@ class OpticalServer:
         lock.fail(now)
         self.access = None
         self._emit("auth_failed", failures=lock.failures, locked=lock.locked_until is not None)
-        return bytes([Response.AUTH_FAILED])
+        return bytes([Response.AUTH_FAILURE])
 
     def _table(self, req: bytes, now: float) -> bytes:
         code = req[0]
-        if code in (Service.WRITE, Service.WRITE_OFFSET):
-            head = 3 + (3 if code == Service.WRITE_OFFSET else 0) + 2
+        if code in (Service.FULL_WRITE, Service.PARTIAL_WRITE):
+            head = 3 + (3 if code == Service.PARTIAL_WRITE else 0) + 2
             if len(req) < head + 1:
                 return bytes([Response.ERR])
             count = int.from_bytes(req[head - 2 : head], "big")
@@ -696,7 +669,11 @@ class OpticalServer:
             req = req[:-1]
         # Logged on without (or after a failed) security service: the meter's open access.
         resp = self.backend.handle_c12(req, self.access or OPEN_ACCESS, now)
-        if code in (Service.READ, Service.READ_OFFSET) and resp[:1] == b"\x00" and len(resp) >= 3:
+        if (
+            code in (Service.FULL_READ, Service.PARTIAL_READ)
+            and resp[:1] == b"\x00"
+            and len(resp) >= 3
+        ):
             resp = resp + bytes([data_checksum(resp[3:])])
         return resp
 
@@ -814,9 +791,9 @@ class OpticalClient:
     @staticmethod
     def read(table: int, offset: int | None = None, count: int | None = None) -> bytes:
         if offset is None and count is None:
-            return bytes([Service.READ]) + table.to_bytes(2, "big")
+            return bytes([Service.FULL_READ]) + table.to_bytes(2, "big")
         return (
-            bytes([Service.READ_OFFSET])
+            bytes([Service.PARTIAL_READ])
             + table.to_bytes(2, "big")
             + (offset or 0).to_bytes(3, "big")
             + (count or 0).to_bytes(2, "big")
@@ -824,7 +801,7 @@ class OpticalClient:
 
     @staticmethod
     def write(table: int, data: bytes, offset: int | None = None) -> bytes:
-        head = bytes([Service.WRITE if offset is None else Service.WRITE_OFFSET])
+        head = bytes([Service.FULL_WRITE if offset is None else Service.PARTIAL_WRITE])
         head += table.to_bytes(2, "big")
         if offset is not None:
             head += offset.to_bytes(3, "big")
