@@ -20,6 +20,8 @@ from osgp.app.framing.plc import (
     PlcServer,
     PlcServerConfig,
     SecurityMode,
+    from_explicit,
+    to_explicit,
 )
 from osgp.security.digest import digest, response_digest
 from osgp.security.seqnum import SequenceValidator

@@ -255,7 +255,7 @@ async def start_cnip_endpoint(
     """
     import random
 
-    from osgp.app.framing.plc import OSGP_APDU_CODE
+    from osgp.app.framing.plc import OSGP_APDU_CODE, from_explicit, to_explicit
     from osgp.lon.apdu import ExplicitMessage
     from osgp.lon.netmgmt import DomainEntry
     from osgp.lon.node import Node, NodeConfig
@@ -278,8 +278,8 @@ async def start_cnip_endpoint(
         ):
             return
         endpoint.requests += 1
-        reply = plc.handle_apdu(bytes([ev.apdu.code]) + ev.apdu.data, udp.now())
-        udp.respond(ev.incoming, ExplicitMessage(reply[0], reply[1:]))
+        reply = plc.handle_apdu(from_explicit(ev.apdu), udp.now())
+        udp.respond(ev.incoming, to_explicit(reply))
 
     config = NodeConfig(
         neuron_id=neuron_id, domains=(DomainEntry.for_domain(domain, subnet, node),)

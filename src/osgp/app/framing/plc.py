@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from osgp.app.framing import C12Backend, FrameError, Lockout, SequenceCheck, need
+from osgp.lon.apdu import ExplicitMessage
 from osgp.security.digest import DigestState, digest
 from osgp.security.errors import AuthenticationFailed, KeyUsageExhausted, SecurityError
 from osgp.security.keys import KeyUsageCounter
@@ -115,6 +116,16 @@ class PlcResponse:
             return cls(apdu[1:], b"", apdu[0])
         need(LAYER, "response", apdu, 1, 1 + DIGEST_SIZE)
         return cls(apdu[1:-DIGEST_SIZE], apdu[-DIGEST_SIZE:], apdu[0])
+
+
+def to_explicit(apdu: bytes) -> ExplicitMessage:
+    """An OSGP APDU (request or response) as the 14908-1 explicit message that carries it."""
+    return ExplicitMessage(apdu[0], bytes(apdu[1:]))
+
+
+def from_explicit(message: ExplicitMessage) -> bytes:
+    """The OSGP APDU bytes of a received explicit message (code byte first)."""
+    return bytes([message.code]) + bytes(message.data)
 
 
 # --- the security wrapping, both sides ------------------------------------------------------------
@@ -472,4 +483,6 @@ __all__ = [
     "PlcServer",
     "PlcServerConfig",
     "SecurityMode",
+    "from_explicit",
+    "to_explicit",
 ]
