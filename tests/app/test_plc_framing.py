@@ -269,14 +269,14 @@ def test_plc_requests_over_cnip_udp_reach_the_served_meter() -> None:
             apdu = client.request(bytes.fromhex("300001"))
             done, responses = await dc.transact(
                 SubnetNodeDest(1, 2),
-                ExplicitMessage(apdu[0], apdu[1:]),
+                to_explicit(apdu),
                 Service.REQUEST,
                 timeout=10,
             )
             assert done.success
             got = responses[0].apdu
             assert isinstance(got, ExplicitMessage)
-            reply = client.receive(bytes([got.code]) + got.data)
+            reply = client.receive(from_explicit(got))
             assert isinstance(reply, PlcReply)
             assert endpoint.requests == 1
             return reply
