@@ -1,4 +1,4 @@
-"""The thin IO around the sans-IO framings: TCP (asyncio), serial lines and pseudo-terminals.
+"""The thin IO around the sans-IO framings: TCP (asyncio), serial lines, pseudo-terminals, CN/IP.
 
 Everything protocol-related lives in :mod:`osgp.app.framing`; this module only moves bytes and
 honours timer requests with a :class:`~osgp.clock.Clock`.
@@ -10,6 +10,8 @@ Server side (a meter's ports):
 * :func:`serve_serial` and :func:`serve_pty`: one session on a serial device (9600 8N1, RTS on,
   DTR off, as optical probes need) or on the master side of a new pseudo-terminal, each run in a
   thread.
+* :func:`start_cnip_endpoint`: a 14908-1 node on a CN/IP channel (``osgp.lon.udp``) whose OSGP
+  explicit requests go to the meter's :class:`~osgp.app.framing.plc.PlcServer`.
 
 Client side (a reader): :class:`SerialTransport` wraps any pySerial URL (``/dev/ttyUSB0``,
 ``/dev/pts/N``, ``socket://host:port``), and :class:`SyncOpticalClient` / :class:`SyncMepClient`

@@ -16,12 +16,19 @@ verified the digest) is sent bare: ``0B`` with no digest, since no key can be ch
 The server tries the MAK first, then the MBK (guide p.12); the access level passed to the backend
 is the name of the key that verified.
 
-AES (our choice, as the brief asks for OSGP-AES-128-PSK on every framing; real meters secure MEP
-with TLS 1.2 PSK instead, which is not implemented here): the MEP key is the pre-shared key, the
-per-device key and the nonces are those of :mod:`osgp.security.aes` with the meter's identity;
-a request body is ``ciphertext ‖ sequence number (4) ‖ tag (8)``, a response body
-``ciphertext ‖ responder counter (4) ‖ tag (8)``. The server recognises the form itself, as it
-does for RC4; ``require_aes`` refuses the others.
+TLS (guide p.8-9, 13-16): a body ``code ‖ TLS records`` with code 0x58 (first handshake
+message), 0x59 (the rest of the handshake), 0x80 (a C12 request inside TLS application data,
+bare: no sequence number, no digest) or 0x57 (end the session); the answer is
+``status (00 ok, 01 TLS error, 03 invalid identity or key) ‖ TLS records``. TLS 1.2 PSK with
+TLS_PSK_WITH_AES_256_GCM_SHA384 (:mod:`osgp.app.framing.tls`); the PSK identity names the key
+(0 MBK, 1 MAK) and the PSK is that key's first 16 bytes. While a session runs, other requests
+are refused with 0x0A.
+
+AES (our choice, since the project offers OSGP-AES-128-PSK on every framing): the MEP key is the
+pre-shared key, the per-device key and the nonces are those of :mod:`osgp.security.aes` with the
+meter's identity; a request body is ``ciphertext ‖ sequence number (4) ‖ tag (8)``, a response
+body ``ciphertext ‖ responder counter (4) ‖ tag (8)``. The server recognises the form itself, as
+it does for RC4; ``require_aes`` / ``require_tls`` refuse the others.
 """
 
 from __future__ import annotations
