@@ -3,7 +3,8 @@
 * :mod:`osgp.app.framing.optical`: ANSI C12.18 over the optical port (0xEE packets, CRC-16/X-25,
   ACK/NAK, toggle bit, ident/negotiate/logon/security/logoff/terminate).
 * :mod:`osgp.app.framing.mep`: the MEP serial port (2-byte length, 476-byte maximum, 117-byte
-  segments, two-zero-byte alerts; sequence number and digest trailer; optional RC4).
+  segments, two-zero-byte alerts; sequence number and digest trailer; optional RC4; TLS 1.2 PSK
+  through :mod:`osgp.app.framing.tls`; OSGP-AES-128-PSK).
 * :mod:`osgp.app.framing.plc`: OSGP in ISO/IEC 14908-1 explicit APDUs (DESIGN choice 1:
   ``code ‖ C12 request ‖ sequence number ‖ digest``; legacy RC4 or OSGP-AES-128-PSK).
 
