@@ -35,6 +35,9 @@ def test_decode_encode_round_trip(name: str, data: st.DataObject) -> None:
     value = data.draw(table_values(table, ctx), label="value")
     image = table.encode(value, ctx)
     assert table.decode(image, ctx) == value
+    # The compiled fast path and the interpreter agree both ways.
+    assert table._encode(value, ctx) == image
+    assert table._decode(image, ctx, None) == value
     # ... and the bytes are stable: decode/encode of any valid image is the identity.
     assert table.encode(table.decode(image, ctx), ctx) == image
     if not table.variable:
@@ -71,8 +74,11 @@ def test_random_bytes_raise_only_table_error(name: str, data: st.DataObject, raw
         value = table.decode(raw, ctx)
     except TableError as err:
         assert err.table == table.name
+        with pytest.raises(TableError):
+            table._decode(raw, ctx, None)
     else:
         assert table.encode(value, ctx) == raw
+        assert table._decode(raw, ctx, None) == value
 
 
 @pytest.mark.parametrize("name", ["BT00", "BT23", "BT54", "BT64", "ET04", "ET55"])

@@ -1441,6 +1441,8 @@ class Table:
 
     def __post_init__(self) -> None:
         Record(self.name, self.fields)  # validates unique names
+        # Compiled codecs per set of dimension values (see compiled.py).
+        object.__setattr__(self, "_fast", {})
 
     # -- context helpers -------------------------------------------------------------------
     def _env(self, ctx: TableContext | None, root: Mapping[str, Any]) -> _Env:
@@ -1466,7 +1468,13 @@ class Table:
         self, data: bytes | bytearray | memoryview, ctx: TableContext | None = None
     ) -> dict[str, Any]:
         """Decode a full table image.  A short or long image raises :class:`TableError`."""
-        return self._decode(bytes(data), ctx, None)
+        from osgp.app.tables.compiled import MISS, fast_decode
+
+        data = bytes(data)
+        value = fast_decode(self, data, ctx)
+        if value is not MISS:
+            return value  # type: ignore[no-any-return]
+        return self._decode(data, ctx, None)
 
     def trace(
         self, data: bytes | bytearray | memoryview, ctx: TableContext | None = None
@@ -1500,6 +1508,15 @@ class Table:
 
     def encode(self, value: Mapping[str, Any], ctx: TableContext | None = None) -> bytes:
         """Encode a value of the shape ``decode`` returns."""
+        from osgp.app.tables.compiled import MISS, fast_encode
+
+        image = fast_encode(self, value, ctx)
+        if image is not MISS:
+            return image  # type: ignore[no-any-return]
+        return self._encode(value, ctx)
+
+    def _encode(self, value: Mapping[str, Any], ctx: TableContext | None) -> bytes:
+        """The interpreter, exact about errors; ``encode`` tries the compiled codec first."""
         out = bytearray()
         if not isinstance(value, Mapping):
             raise TableError(
