@@ -149,44 +149,42 @@ _NET_CACHE: dict[str, Any] = {}
 
 
 def _schutterwald() -> Any:
-    if "sw" not in _NET_CACHE:
-        import pandapower.networks as pn
+    # Share the power-line model's cached copy of the grid (loading it takes seconds).
+    from osgp.plc import topology
 
-        _NET_CACHE["sw"] = pn.lv_schutterwald()
-    return _NET_CACHE["sw"]
+    return topology._schutterwald_net()
 
 
 def _profiles() -> Any:
     if "profiles" not in _NET_CACHE:
-        from osgp.devices.grid import load_simbench
         from osgp.devices.profiles import ProfileLibrary
+        from osgp.plc import topology
 
-        # simbench's rural grid carries every household (H0-*) and PV profile we use.
+        # simbench's rural grid carries every household (H0-*) and PV profile we use; the
+        # power-line model caches the same net for its noise profiles.
         _NET_CACHE["profiles"] = ProfileLibrary.from_simbench_profiles(
-            load_simbench("1-LV-rural3--0-sw").profiles
+            topology._simbench_net("1-LV-rural3--0-sw").profiles
         )
     return _NET_CACHE["profiles"]
 
 
-def _feeders(segment: Any) -> tuple[dict[int, str], dict[int, float]]:
-    """Feeder (the first cable out of the transformer) and distance of each node: nodes whose
-    cable path to the concentrator shares the first stretch belong to the same feeder. Without
-    the graph here we cluster by the closest node to the concentrator on the way (cheap, and
-    exact on radial LV grids: the nearest node to the root on each branch names it)."""
-    length = segment.length_km
-    n = segment.n
-    dist = {i: float(length[0, i]) * 1000.0 for i in range(n)}
-    feeder: dict[int, str] = {}
-    heads: list[int] = []
-    for i in sorted(range(1, n), key=lambda k: dist[k]):
-        # i is on head h's feeder when the path root->i passes near h: d(0,h)+d(h,i) == d(0,i).
-        for h in heads:
-            if abs(length[0, h] + length[h, i] - length[0, i]) < 1e-6:
-                feeder[i] = feeder[h]
-                break
-        else:
-            heads.append(i)
-            feeder[i] = f"F{len(heads)}"
+def _feeders(grid: Any, segment: Any) -> tuple[dict[int, str], dict[int, float]]:
+    """Feeder of each node (``F1``.. in the order of the cables leaving the transformer's LV
+    bus) and its cable distance from the transformer in metres."""
+    import importlib
+
+    import pandapower.topology as top
+
+    nx: Any = importlib.import_module("networkx")
+    g = top.create_nxgraph(grid.net, respect_switches=True, include_trafos=False)
+    lv = int(segment.nodes[0].bus)
+    label: dict[int, str] = {lv: ""}
+    if lv in g:
+        for k, head in enumerate(sorted(int(b) for b in g.neighbors(lv)), 1):
+            for b in nx.node_connected_component(g.subgraph(set(g.nodes) - {lv}), head):
+                label.setdefault(int(b), f"F{k}")
+    feeder = {i: label.get(int(nd.bus), "") for i, nd in enumerate(segment.nodes) if i}
+    dist = {i: float(segment.length_km[0, i]) * 1000.0 for i in range(segment.n)}
     return feeder, dist
 
 
@@ -230,7 +228,7 @@ def build_segment(
         meter_nodes.append(i)
     fleet = Fleet(defs, lib, grid, FleetConfig(start=start, power_flow="linear"))
     channel = Channel(segment, seed=spec.seed + index, day_of_year=15)
-    feeder_of, dist = _feeders(segment)
+    feeder_of, dist = _feeders(grid, segment)
     model = SegmentModel(
         cid=f"dc-{transformer.removeprefix('T_idx_').lower()}",
         transformer=transformer,
@@ -408,6 +406,8 @@ class StandInConcentrator:
     def collect(self, t0: float, t1: float) -> dict[str, Any]:
         """Advance to ``t1`` and report the closed intervals, hourly reads, power quality, link
         quality and new events. Unreachable meters report nothing (as in the field)."""
+        from osgp.devices.profiles import interval_index
+
         fl = self.m.fleet
         intervals: list[dict[str, Any]] = []
         reads: list[dict[str, Any]] = []
@@ -418,7 +418,8 @@ class StandInConcentrator:
             nxt = min(t1, (math.floor(t / 900.0) + 1) * 900.0)
             fl.advance_to(nxt)
             if nxt % 900.0 == 0:
-                slot = (int(nxt // 900) - 1) % fl.lp1.shape[1]
+                # the slot the fleet just closed (it counts intervals within its profile year)
+                slot = (interval_index(nxt) - 1) % fl.lp1.shape[1]
                 for k in range(fl.n):
                     if not reach[k]:
                         continue

@@ -21,6 +21,7 @@ from osgp.headend.db.session import make_engine, upgrade
 from osgp.headend.ingest import IngestResult
 from osgp.headend.link.server import DEFAULT_LINK_PORT, LinkServer
 from osgp.headend.records import Batch
+from osgp.headend.ui import mount_ui
 
 __all__ = ["DEFAULT_API_PORT", "HeadendService", "parse_listen"]
 
@@ -74,6 +75,7 @@ class HeadendService:
             mqtt_connected=(lambda: bool(self.mqtt.connected)) if self.mqtt is not None else None,
         )
         self.app = create_app(self.context)
+        mount_ui(self.app)  # the web UI at /ui/ (osgp.headend.ui)
         self.api_host, self.api_port = api_host, api_port
         self.link_host, self.link_port = link_host, link_port
         self._uvicorn: Any = None
