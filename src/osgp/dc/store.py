@@ -153,10 +153,11 @@ class DcStore:
                             "ts": collected,
                             "value": val,
                             "unit": extra.get("units", {}).get(reg, ""),
-                            "key": key,
                         }
                     )
-            body = json.dumps({"reads": reads, "keys": [r[0] for r in rows]})
+            # The body is the head-end link's batch records (osgp.headend.records.Batch); the
+            # reading keys of a batch stay here (readings.batch).
+            body = json.dumps({"reads": reads})
             cur = db.execute("INSERT INTO batches(body) VALUES (?)", (body,))
             bid = int(cur.lastrowid or 0)
             db.executemany(
@@ -167,6 +168,12 @@ class DcStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def batch_keys(self, batch_id: int) -> list[str]:
+        rows = self.db.execute(
+            "SELECT key FROM readings WHERE batch = ? ORDER BY key", (batch_id,)
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def add_batch(self, records: dict[str, Any]) -> int:
         cur = self.db.execute("INSERT INTO batches(body) VALUES (?)", (json.dumps(records),))

@@ -225,6 +225,36 @@ class Topology:
 
     # -- reporting -------------------------------------------------------------------------
 
+    def records(self, now: float) -> dict[str, Any]:
+        """The topology as head-end link batch records (``devices`` and one ``topology``;
+        see :mod:`osgp.headend.records`)."""
+        self.update_paths(now)
+        prox = self.proxies(now)
+        devices = []
+        nodes = []
+        paths = []
+        for nid, d in sorted(self.devices.items()):
+            rec: dict[str, Any] = {"id": nid.hex(), "status": "online" if d.commissioned else "discovered"}
+            if 0 <= d.phase <= 2:
+                rec["phase"] = d.phase + 1
+            devices.append(rec)
+            node: dict[str, Any] = {"device": nid.hex(), "level": d.level or 0, "proxy": nid in prox}
+            if d.path is not None:
+                node["parent"] = (d.path[-1] if d.path else self.dc).hex()
+                paths.append({"device": nid.hex(), "hops": [r.hex() for r in d.path]})
+            nodes.append(node)
+        links = []
+        for a, b in sorted({tuple(sorted(k)) for k in self.snr}):
+            mg = self.margin(a, b)
+            sig = [v for v in (self.snr.get((a, b)), self.snr.get((b, a))) if v is not None]
+            if mg is None or not sig:
+                continue
+            links.append({"a": a.hex(), "b": b.hex(), "signal": min(sig), "margin": mg})
+        return {
+            "devices": devices,
+            "topology": [{"ts": now, "nodes": nodes, "links": links, "paths": paths}],
+        }
+
     def snapshot(self, now: float) -> dict[str, Any]:
         """The topology as JSON-able data (reported upstream)."""
         self.update_paths(now)
