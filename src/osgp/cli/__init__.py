@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "osgp.cli.headend",
     "osgp.cli.device",
     "osgp.cli.audit",
+    "osgp.cli.dc",
 )
 
 
