@@ -12,6 +12,7 @@ run (``run_long.py``, atheris or a mutation loop).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
@@ -307,9 +308,22 @@ def _pcap() -> list[Target]:
     ]
 
 
+def _selftest() -> list[Target]:
+    """A decoder with a planted bug (an IndexError on a 0x01 first byte), to prove that the
+    harness finds and records crashes. Only present with OSGP_FUZZ_SELFTEST=1."""
+
+    def broken(data: bytes) -> object:
+        if data[:1] == b"\x01":
+            return data[len(data) + 1 - 1 + 1]
+        return None
+
+    return [Target("selftest.planted-bug", broken, (ValueError,), st.just(b"\x00\x01"))]
+
+
 @cache
 def all_targets() -> tuple[Target, ...]:
-    return tuple(_lon() + _services() + _tables() + _framings() + _security() + _pcap())
+    extra = _selftest() if os.environ.get("OSGP_FUZZ_SELFTEST") == "1" else []
+    return tuple(_lon() + _services() + _tables() + _framings() + _security() + _pcap() + extra)
 
 
 def by_name(name: str) -> Target:

@@ -58,3 +58,17 @@ def test_recorded_crashes_no_longer_crash() -> None:
     for path in files:
         check(by_name(path.parent.name), path.read_bytes())
     assert all(by_name(p.parent.name) for p in files)
+
+
+def test_long_run_loop_finds_and_records_a_planted_bug(tmp_path: Path) -> None:
+    # The on-demand engine's loop, on a decoder with a planted IndexError: it must find it
+    # and write an input that reproduces it (what the regression test above then replays).
+    from tests.fuzz.run_long import fuzz_loop
+    from tests.fuzz.targets import _selftest
+
+    target = _selftest()[0]
+    runs, _took, crashes = fuzz_loop(target, 0.3, 1, [b"\x00\x01"], tmp_path)
+    assert runs > 100 and len(crashes) == 1 and crashes[0].startswith("IndexError")
+    (saved,) = (tmp_path / target.name).iterdir()
+    with pytest.raises(IndexError):
+        check(target, saved.read_bytes())
