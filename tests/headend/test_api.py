@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from tests.headend.sample import DAY0, segment_batch
 
 from osgp.headend.api import ApiContext, create_app
 from osgp.headend.api.auth import create_api_key
 from osgp.headend.ingest import Ingestor
 from osgp.headend.records import Batch
-from tests.headend.sample import DAY0, segment_batch
 
 READ = {"X-API-Key": "read-key"}
 OPS = {"X-API-Key": "operator-key"}
@@ -71,6 +71,7 @@ def test_concentrator_and_topology(client: TestClient) -> None:
 def test_device_page_data(client: TestClient) -> None:
     d = client.get("/api/v1/devices/m1", headers=READ).json()
     assert d["kind"] == "meter" and d["phase"] == 1 and d["path"] == []
+    assert d["last_seen"] == "2026-01-02T00:00:00Z"  # the newest reading of the device
     assert d["registers"] == [
         {
             "register": "energy_import_wh",

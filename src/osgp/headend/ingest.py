@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from osgp.headend.db import models as m
@@ -129,7 +129,7 @@ class Ingestor:
     def insert_ignore(
         self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> int:
-        """Insert ``rows`` into ``table``, skipping rows whose natural key exists; returns new rows."""
+        """Insert ``rows``, skipping those whose natural key exists; returns how many were new."""
         if not rows:
             return 0
         cols = ", ".join(f'"{c}"' for c in columns)
@@ -294,6 +294,7 @@ class Ingestor:
         ins["topology"] = sum(self._topology(conn, cid, t) for t in batch.topology)
         ins["results"] = self._results(conn, cid, batch.results)
         ins["campaign_progress"] = self._campaign_progress(conn, cid, batch.campaign_progress)
+        self._device_last_seen(conn, batch)
         last = self._last_seen(batch)
         if last is not None:
             conn.execute(
@@ -301,6 +302,26 @@ class Ingestor:
                 .where(m.Concentrator.id == cid)
                 .values(last_seen=from_epoch(last))
             )
+
+    def _device_last_seen(self, conn: Connection, batch: Batch) -> None:
+        seen: dict[str, float] = {}
+        for dev, t in (
+            [(r.device, r.ts) for r in batch.reads]
+            + [(i.device, i.end) for i in batch.intervals]
+            + [(p.device, p.ts) for p in batch.power_quality]
+        ):
+            if t > seen.get(dev, -1.0):
+                seen[dev] = t
+        if not seen:
+            return
+        col = m.Device.__table__.c
+        stmt = (
+            update(m.Device.__table__)
+            .where(col.id == bindparam("dev"))
+            .where(col.last_seen.is_(None) | (col.last_seen < bindparam("t")))
+            .values(last_seen=bindparam("t"))
+        )
+        conn.execute(stmt, [{"dev": d, "t": from_epoch(t)} for d, t in sorted(seen.items())])
 
     @staticmethod
     def _last_seen(batch: Batch) -> float | None:
@@ -371,7 +392,7 @@ class Ingestor:
         nodes = {n.device: n for n in t.nodes}
         if nodes:
             conn.execute(
-                m.TopologyNode.__table__.insert(),
+                insert(m.TopologyNode),
                 [
                     {
                         "snapshot_id": sid,
@@ -386,7 +407,7 @@ class Ingestor:
         links = {(lk.a, lk.b): lk for lk in t.links}
         if links:
             conn.execute(
-                m.TopologyLink.__table__.insert(),
+                insert(m.TopologyLink),
                 [
                     {
                         "snapshot_id": sid,
@@ -401,7 +422,7 @@ class Ingestor:
         paths = {p.device: p for p in t.paths}
         if paths:
             conn.execute(
-                m.TopologyPath.__table__.insert(),
+                insert(m.TopologyPath),
                 [
                     {"snapshot_id": sid, "device_id": p.device, "hops": p.hops}
                     for p in paths.values()
