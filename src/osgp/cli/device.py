@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"{'meter':6} {'bus':>3} {'ph':>2} {'profile':7} {'pv kWp':>6} {'fwd kWh':>8} "
-        f"{'rev kWh':>8} {'kvarh':>7} {'Vmin L1':>7}  events"
+        f"{'rev kWh':>8} {'kvarh':>7} {'sag V':>7}  events"
     )
     for i, d in enumerate(fleet.definitions):
         s = fleet.registers(i)
@@ -176,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
         for e in fleet.events[i]:
             key = names.get(e.event_id, str(e.event_id))
             ev[key] = ev.get(key, 0) + 1
-        vmin = fleet.sag_min[i].max() if fleet.sag_count[i].any() else float("nan")
+        hit = fleet.sag_count[i] > 0
+        vmin = float(fleet.sag_min[i][hit].min()) if hit.any() else float("nan")
         print(
             f"{d.name:6} {d.bus:>3} {d.phases:>2} {d.profile:7} {d.pv_kwp:6.1f} "
             f"{s[0] / 1000:8.2f} {s[1] / 1000:8.2f} {s[2] / 1000:7.2f} {vmin:7.1f}  "

@@ -299,11 +299,12 @@ class SimulatedMeter(DeviceHooks):
                 out[26 + ph] = _i32(p / n)
         pf = _i32(abs(p) / s * 1000.0) if s > 0 else 1000
         sin = _i32(q / s * 1000.0) if s > 0 else 0
-        out[10] = pf
+        # power factor and sin(phi) per measured phase (the model's load has one angle)
+        for ph, (pf_at, sin_at) in enumerate(((10, 15), (13, 16), (14, 17))):
+            if f.measured[i, ph]:
+                out[pf_at], out[sin_at] = pf, sin
         out[11] = _i32(f.frequency * 1000.0)
         out[12] = _i32(s)
-        out[13], out[14] = pf, pf
-        out[15], out[16], out[17] = sin, sin, sin
         return out
 
 
