@@ -390,3 +390,14 @@ def test_negotiate_picks_one_of_several_baud_rates_and_limits_sizes() -> None:
     assert exchange(server, client, req) == bytes([0, 0x04, 0x00, 8, 0x06])  # 1024 x 8, 9600
     assert (server.link.packet_size, server.link.nbr_packets) == (1024, 8)
     assert (client.link.packet_size, client.link.nbr_packets) == (1024, 8)
+
+
+def test_session_ends_after_channel_traffic_timeout_unless_wait() -> None:
+    server, client, _ = make()
+    assert login(server, client) == b"\x00"
+    assert exchange(server, client, bytes([0x70, 20]), 1.0) == b"\x00"  # wait 20 s
+    server.handle_timer(10.0)
+    assert server.state.value == "session"
+    server.handle_timer(27.5)  # 1 + 20 + 6 s later
+    assert server.state.value == "base"
+    assert server.access is None

@@ -579,6 +579,9 @@ class OpticalServer:
             self._end_session("terminate")
             return bytes([Response.OK]), None
         if code == Service.WAIT:
+            if len(req) == 2 and self.state is not SessionState.BASE:
+                # C12.18 wait: keep the session open for that many more seconds.
+                self._last_activity = now + req[1]
             return bytes([Response.OK]), None
         if 0x60 <= code <= 0x6B:
             return self._negotiate(req)
