@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from osgp.clock import ManualClock
 from tests.devices.helpers import client
+
+from osgp.clock import ManualClock
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "devices.md"
 
