@@ -130,7 +130,7 @@ def fuzz_loop(
 
 
 def atheris_worker(name: str, seconds: float, corpus: str) -> None:
-    import atheris  # type: ignore[import-not-found]  # atheris ships no type stubs
+    import atheris  # type: ignore[import-untyped]  # atheris ships no type stubs
 
     with atheris.instrument_imports(include=["osgp"]):
         from tests.fuzz.targets import all_targets, by_name
@@ -210,12 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     engine = args.engine
     if engine == "auto":
-        try:
-            import atheris  # noqa: F401
+        import importlib.util
 
-            engine = "atheris"
-        except ImportError:
-            engine = "random"
+        engine = "atheris" if importlib.util.find_spec("atheris") else "random"
     from tests.fuzz.targets import all_targets
 
     names = [t.name for t in all_targets() if t.name.startswith(args.only)]
