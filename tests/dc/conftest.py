@@ -14,10 +14,7 @@ def grid_links(width: int, depth: int) -> MatrixLinks:
     (8-connected) hear each other at 20 dB, everyone else is out of reach."""
     pos = [(width // 2, -1)] + [(x, y) for y in range(depth) for x in range(width)]
     m = [
-        [
-            20.0 if a != b and abs(a[0] - b[0]) <= 1 and abs(a[1] - b[1]) <= 1 else -30.0
-            for b in pos
-        ]
+        [20.0 if a != b and abs(a[0] - b[0]) <= 1 and abs(a[1] - b[1]) <= 1 else -30.0 for b in pos]
         for a in pos
     ]
     return MatrixLinks(m)
@@ -40,4 +37,5 @@ def cycle(net: Network, col: Collector, period: str) -> dict[str, Any]:
         out["s"] = yield from col.daily_cycle(period, 4 * 3600)
 
     assert net.run_job(period, job(), limit=4 * 3600)
-    return out["s"]
+    res: dict[str, Any] = out["s"]
+    return res

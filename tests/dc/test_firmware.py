@@ -20,7 +20,8 @@ def _run(net: Any, camp: FirmwareCampaign) -> dict[str, Any]:
         out["p"] = yield from camp.run()
 
     assert net.run_job("firmware", job(), limit=86400)
-    return out["p"]
+    res: dict[str, Any] = out["p"]
+    return res
 
 
 def test_image_reaches_every_device_and_switches_at_the_given_time() -> None:
@@ -45,7 +46,11 @@ def test_lost_broadcast_blocks_are_filled_in_from_the_bitmap() -> None:
 
     def lossy(now: float, apdu: Any, *, local: bool = False) -> Any:
         d = apdu.data if hasattr(apdu, "data") else b""
-        if d[:1] == b"\x02" and int.from_bytes(d[3:5], "big") % 3 == 0 and camp.broadcast_blocks < camp.blocks:
+        if (
+            d[:1] == b"\x02"
+            and int.from_bytes(d[3:5], "big") % 3 == 0
+            and camp.broadcast_blocks < camp.blocks
+        ):
             return None  # every third block is lost during the broadcast phase
         return real(now, apdu, local=local)
 

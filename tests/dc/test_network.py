@@ -19,7 +19,8 @@ def test_chain_devices_out_of_reach_are_found_and_read_through_repeaters() -> No
     for dev in net.devices:
         assert dev.node.state is NodeState.CONFIGURED
         info = topo.devices[dev.neuron_id]
-        assert (dev.node.domains[0].subnet, dev.node.domains[0].node) == (info.subnet, info.node)
+        dom = dev.node.domains[0]
+        assert dom is not None and (dom.subnet, dom.node) == (info.subnet, info.node)
     far = net.devices[-1].neuron_id
     assert topo.devices[far].path == tuple(d.neuron_id for d in net.devices[:-1])
     assert net.dc.stats["proxied"] > 0

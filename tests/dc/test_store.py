@@ -21,7 +21,7 @@ def test_a_reading_is_stored_once_and_batched_once(tmp_path: Path) -> None:
     assert not s.put(b"\x01" * 6, "BT23", "day-1", b"other", 11.0, info)  # a repeat is ignored
     bid = s.seal_batch()
     assert bid is not None and s.seal_batch() is None
-    (got_id, body), = s.pending(0, 10)
+    ((got_id, body),) = s.pending(0, 10)
     assert got_id == bid and Batch.model_validate(body).count() == 1  # head-end schema
     s.acknowledged(bid, None)
     assert s.pending(0, 10) == []
@@ -66,6 +66,8 @@ def test_killed_in_the_middle_of_a_collection_loses_and_repeats_nothing(tmp_path
     assert res["repeats_ignored"] == 0
     # the head-end stand-in got every reading exactly once
     db = sqlite3.connect(sink)
-    reads = [r for (body,) in db.execute("SELECT body FROM received") for r in json.loads(body)["reads"]]
+    reads = [
+        r for (body,) in db.execute("SELECT body FROM received") for r in json.loads(body)["reads"]
+    ]
     devices = [r["device"] for r in reads if r["register"] == "energy_import_wh"]
     assert sorted(set(devices)) == sorted(devices) and len(devices) == 9

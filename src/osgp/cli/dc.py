@@ -37,7 +37,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--pace", type=float, default=0.0, help="wall seconds to pause per reading")
     c.set_defaults(func=run_collect)
-    p.set_defaults(func=lambda a: (p.print_help(sys.stderr), 2)[1])
+
+    def usage(_: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+
+    p.set_defaults(func=usage)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -74,9 +79,11 @@ def render(r: dict[str, Any]) -> str:
             if r["time_to_full_discovery_s"] is not None
             else "(not complete)"
         ),
-        f"paths      {r['paths']['with_path']} with a path, mean {r['paths']['mean_hops']:.2f} hops, "
-        f"max {r['paths']['max_hops']}, levels {r['levels']}, {r['proxies']} proxies",
-        f"cycle 1    {c1['reads_succeeded']}/{c1['reads_attempted']} read in {c1['elapsed_s']:.0f} s; "
+        f"paths      {r['paths']['with_path']} with a path, "
+        f"mean {r['paths']['mean_hops']:.2f} hops, max {r['paths']['max_hops']}, "
+        f"levels {r['levels']}, {r['proxies']} proxies",
+        f"cycle 1    {c1['reads_succeeded']}/{c1['reads_attempted']} read "
+        f"in {c1['elapsed_s']:.0f} s; "
         f"collection efficiency {100 * c1['collection_efficiency']:.1f} % "
         f"(minimal exchanges {c1['min_airtime_s']:.0f} s of airtime)",
         f"failures   {ft['failed']} of {ft['repeaters']} repeaters failed; "
@@ -114,10 +121,7 @@ def run_collect(args: argparse.Namespace) -> int:
     from osgp.dc.medium import MatrixLinks
 
     snr = [
-        [
-            20.0 if a != b and abs(a[0] - b[0]) <= 1 and abs(a[1] - b[1]) <= 1 else -30.0
-            for b in pos
-        ]
+        [20.0 if a != b and abs(a[0] - b[0]) <= 1 and abs(a[1] - b[1]) <= 1 else -30.0 for b in pos]
         for a in pos
     ]
     net = build_network(MatrixLinks(snr), args.devices, seed=args.seed)
@@ -160,7 +164,9 @@ def run_collect(args: argparse.Namespace) -> int:
         return ok
 
     store.put = paced_put  # type: ignore[method-assign]  # count and pace each stored reading
-    already = sum(1 for n, d in topo.devices.items() if d.commissioned and store.has(n, "BT23", "day-1"))
+    already = sum(
+        1 for n, d in topo.devices.items() if d.commissioned and store.has(n, "BT23", "day-1")
+    )
     res: dict[str, Any] = {}
 
     def job() -> Generator[Any, Any, None]:

@@ -162,7 +162,7 @@ class Concentrator:
                     return
                 self._job = self.jobs.popleft()
                 value = None
-            name, gen = self._job
+            _name, gen = self._job
             try:
                 op = gen.send(value)
             except StopIteration:
@@ -175,10 +175,7 @@ class Concentrator:
                     continue
                 self._sleep_until = op.until
                 return
-            if isinstance(op, Send):
-                immediate = self._start_send(op)
-            else:
-                immediate = self._start_broadcast(op)
+            immediate = self._start_send(op) if isinstance(op, Send) else self._start_broadcast(op)
             if immediate is not None:
                 value = immediate
                 continue

@@ -28,7 +28,13 @@ from osgp.dc import messages as m
 from osgp.dc.repeating import Broadcast, Op, Outcome, Send, Sleep
 from osgp.lon.apdu import ForeignFrame
 from osgp.lon.errors import DecodeError
-from osgp.lon.netmgmt import DomainEntry, NodeMode, NodeState, SetNodeModeRequest, UpdateDomainRequest
+from osgp.lon.netmgmt import (
+    DomainEntry,
+    NodeMode,
+    NodeState,
+    SetNodeModeRequest,
+    UpdateDomainRequest,
+)
 
 __all__ = ["Discovery"]
 
@@ -176,7 +182,13 @@ class Discovery:
                 for n, d in sorted(topo.devices.items(), key=lambda kv: kv[0])
                 if not d.commissioned
             ]
-            pending.sort(key=lambda n: len(topo.path(n, self.dc.now) or ()) if topo.path(n, self.dc.now) is not None else 99)
+            pending.sort(
+                key=lambda n: (
+                    len(topo.path(n, self.dc.now) or ())
+                    if topo.path(n, self.dc.now) is not None
+                    else 99
+                )
+            )
             progress = 0
             for nid in pending:
                 if topo.path(nid, self.dc.now) is None:

@@ -17,6 +17,7 @@ adds around it:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import random
@@ -231,10 +232,8 @@ class FieldDevice:
             if ev.service is Service.REQUEST and ev.incoming is not None:
                 node.respond(now, ev.incoming, answer)
         for data in self.repeater.local:
-            try:
+            with contextlib.suppress(DecodeError):
                 self._firmware(now, APDU.from_bytes(data), local=True)
-            except DecodeError:
-                pass
         self.repeater.local.clear()
 
     def _application(self, now: float, ev: MessageReceived) -> APDU | None:

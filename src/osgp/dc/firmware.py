@@ -93,7 +93,9 @@ class FirmwareCampaign:
         now = self.dc.now
 
         def covers(b: bytes) -> set[bytes]:
-            out = {t for t in targets if (mg := topo.margin(b, t)) is not None and mg >= COVER_MARGIN}
+            out = {
+                t for t in targets if (mg := topo.margin(b, t)) is not None and mg >= COVER_MARGIN
+            }
             if b != dc_id:
                 out.add(b)
                 out.update(topo.path(b, now) or ())  # all_agents: the chain keeps it too
@@ -181,9 +183,7 @@ class FirmwareCampaign:
         pages = max(1, (self.blocks + per - 1) // per)
         missing: list[int] = []
         for page in range(pages):
-            out: Outcome = yield from self.dc.transact(
-                t, self._fw(m.FW_STATUS, bytes((page,)))
-            )
+            out: Outcome = yield from self.dc.transact(t, self._fw(m.FW_STATUS, bytes((page,))))
             if not out.ok or not isinstance(out.apdu, ForeignFrame):
                 return None
             d = out.apdu.data
@@ -201,9 +201,8 @@ class FirmwareCampaign:
     def progress(self) -> dict[str, Any]:
         devs = self.devices.values()
         air = (
-            (self.airtime_end if self.airtime_end is not None else self.dc.bus_airtime())
-            - self.airtime_start
-        )
+            self.airtime_end if self.airtime_end is not None else self.dc.bus_airtime()
+        ) - self.airtime_start
         return {
             "image_bytes": len(self.image),
             "blocks": self.blocks,

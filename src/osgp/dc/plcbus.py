@@ -47,9 +47,7 @@ class PlcBus:
         from osgp.plc.medium import Medium
 
         if len(stations) != channel.segment.n:
-            raise ValueError(
-                f"{len(stations)} stations for a segment of {channel.segment.n} nodes"
-            )
+            raise ValueError(f"{len(stations)} stations for a segment of {channel.segment.n} nodes")
         self.stations = list(stations)
         self.channel = channel
         self.engine = Engine(ManualClock(0.0))

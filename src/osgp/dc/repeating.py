@@ -24,10 +24,10 @@ from osgp.lon.proxy import Hop, ProxyRequest, Target, TxControl, hop_timer
 
 __all__ = [
     "AGENT_TXCTRL",
+    "REPEATER_TXCTRL",
     "Broadcast",
     "Job",
     "Outcome",
-    "REPEATER_TXCTRL",
     "Send",
     "Sleep",
     "build_proxy",

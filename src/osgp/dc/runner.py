@@ -54,11 +54,11 @@ class Network:
             done["v"] = True
 
         self.submit(name, wrapper())
-        return self.bus.run_until(lambda: done["v"], self.bus.now + limit, step=5.0)
+        return bool(self.bus.run_until(lambda: done["v"], self.bus.now + limit, step=5.0))
 
     @property
     def now(self) -> float:
-        return self.bus.now
+        return float(self.bus.now)
 
 
 def build_network(

@@ -32,7 +32,7 @@ from osgp.lon.apdu import APDU, ExplicitMessage
 from osgp.lon.errors import DecodeError
 from osgp.lon.mac import PL20A
 
-__all__ = ["Collector", "DEFAULT_TABLE_SIZES", "direct_frame_airtime"]
+__all__ = ["DEFAULT_TABLE_SIZES", "Collector", "direct_frame_airtime"]
 
 #: CHOICE: the concentrator knows table sizes from the device type (the default meter image
 #: here); reading BT00/BT01 first would cost an exchange per device and cycle.

@@ -39,7 +39,8 @@ def _cycle(net: Network, col: Collector, period: str) -> dict[str, Any]:
         out["s"] = yield from col.daily_cycle(period, WINDOW)
 
     net.run_job(period, job(), limit=WINDOW + 600)
-    return out.get("s", {"reads_attempted": 0, "reads_succeeded": 0, "failed": []})
+    res: dict[str, Any] = out.get("s", {"reads_attempted": 0, "reads_succeeded": 0, "failed": []})
+    return res
 
 
 def build_for_scenario(name: str, *, seed: int | None = None) -> tuple[Network, Any]:

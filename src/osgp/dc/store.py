@@ -143,7 +143,7 @@ class DcStore:
                 db.execute("COMMIT")
                 return None
             reads = []
-            for key, dev, kind, period, collected, info in rows:
+            for _key, dev, _kind, _period, collected, info in rows:
                 extra = json.loads(info)
                 for reg, val in sorted(extra.get("values", {}).items()):
                     reads.append(

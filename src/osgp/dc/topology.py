@@ -143,7 +143,9 @@ class Topology:
             adj.setdefault(b, set()).add(a)
         return adj
 
-    def route(self, target: bytes, now: float, *, floor: float | None = None) -> tuple[bytes, ...] | None:
+    def route(
+        self, target: bytes, now: float, *, floor: float | None = None
+    ) -> tuple[bytes, ...] | None:
         """The best repeater chain to ``target`` (``()`` = direct), or None."""
         routes = self._dijkstra(now, self.min_margin if floor is None else floor, {target})
         return routes.get(target)
@@ -234,11 +236,18 @@ class Topology:
         nodes = []
         paths = []
         for nid, d in sorted(self.devices.items()):
-            rec: dict[str, Any] = {"id": nid.hex(), "status": "online" if d.commissioned else "discovered"}
+            rec: dict[str, Any] = {
+                "id": nid.hex(),
+                "status": "online" if d.commissioned else "discovered",
+            }
             if 0 <= d.phase <= 2:
                 rec["phase"] = d.phase + 1
             devices.append(rec)
-            node: dict[str, Any] = {"device": nid.hex(), "level": d.level or 0, "proxy": nid in prox}
+            node: dict[str, Any] = {
+                "device": nid.hex(),
+                "level": d.level or 0,
+                "proxy": nid in prox,
+            }
             if d.path is not None:
                 node["parent"] = (d.path[-1] if d.path else self.dc).hex()
                 paths.append({"device": nid.hex(), "hops": [r.hex() for r in d.path]})

@@ -277,7 +277,7 @@ class ProxyRequest:
             return cls._parse(data, own_subnet)
         except DecodeError as exc:
             if base:
-                raise DecodeError(exc.layer, exc.field, exc.offset + base, exc.message) from None
+                raise DecodeError(exc.layer, exc.field, exc.offset + base, exc.detail) from None
             raise
         except LocalProtocolError as exc:
             raise DecodeError(LAYER, "request", base, str(exc)) from None
@@ -380,10 +380,7 @@ def failing_link(repeaters: int, failure: ProxyFailure) -> tuple[int, int]:
 
     The reporter is repeater ``repeaters - count`` (1-based); its link to the next node failed.
     """
-    if failure.count > repeaters - 1 and repeaters > 0:
-        reporter = 1
-    else:
-        reporter = repeaters - failure.count
+    reporter = 1 if failure.count > repeaters - 1 and repeaters > 0 else repeaters - failure.count
     reporter = max(1, min(repeaters, reporter))
     return reporter, reporter + 1
 
