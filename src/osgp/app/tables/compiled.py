@@ -15,6 +15,7 @@ always use the interpreter.
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,9 @@ class _NotCompilable(Exception):
 
 
 MISS: Any = object()
+_HIGH_NIBBLE = tuple(b << 4 for b in range(16))
+_or = operator.or_
+
 _MAX_CACHED = 32
 
 
@@ -216,7 +220,7 @@ def _sized_codec(f: _Sized, n: int) -> tuple[Decoder, Encoder]:
             raw = bytes(value)  # ValueError for > 255 -> interpreter
             if raw and max(raw) > 15:
                 raise _Miss
-            out += bytes(raw[k] << 4 | raw[k + 1] for k in range(0, count, 2))
+            out += bytes(map(_or, map(_HIGH_NIBBLE.__getitem__, raw[0::2]), raw[1::2]))
 
         return dec, enc
     raise _NotCompilable(type(f).__name__)
