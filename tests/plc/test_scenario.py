@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from osgp.plc.scenario import ScenarioError, list_scenarios, load_scenario
+from osgp.plc.scenario import Scenario, ScenarioError, list_scenarios, load_scenario
 
 
 def test_shipped_scenarios_cover_both_grids() -> None:
@@ -40,6 +44,10 @@ def test_file_scenario_with_overrides(tmp_path: Path) -> None:
         ('grid = "x"\nhours = -1\n', "hours"),
         ('grid = "x"\n[[failure]]\nat_h = 1\n', "node"),
         ("grid = \n", "s.toml"),
+        ('grid = "x"\n[channel]\ncapture_margin_db = nan\n', "capture_margin_db"),
+        ('grid = "x"\n[channel]\ncapture_margin_db = "abc"\n', "capture_margin_db"),
+        ('grid = "x"\nhours = inf\n', "hours"),
+        ('grid = "x"\n[traffic]\npoll_interval_s = nan\n', "intervals"),
     ],
 )
 def test_bad_scenarios_name_the_problem(tmp_path: Path, text: str, match: str) -> None:
@@ -52,3 +60,44 @@ def test_bad_scenarios_name_the_problem(tmp_path: Path, text: str, match: str) -
 def test_unknown_scenario_name() -> None:
     with pytest.raises(ScenarioError, match="rural3"):
         load_scenario("no-such-scenario")
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 500),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.lists(st.integers(-2, 200), max_size=3),
+)
+_tables = st.dictionaries(
+    st.sampled_from(
+        ["poll_interval_s", "request_bytes", "max_meters", "capture_margin_db", "x", "start_h"]
+    ),
+    _values,
+    max_size=3,
+)
+_docs = st.dictionaries(
+    st.sampled_from(
+        ["name", "grid", "segment", "hours", "seed", "day_of_year", "devices", "channel",
+         "traffic", "noise", "failure", "other"]
+    ),
+    st.one_of(_values, _tables, st.lists(_tables, max_size=2)),
+    max_size=6,
+)  # fmt: skip
+
+
+_with_grid = st.builds(lambda d, g: {**d, "grid": g}, _docs, st.text(max_size=5))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_docs, _with_grid))
+def test_any_document_gives_a_scenario_or_a_scenario_error(doc: dict[str, Any]) -> None:
+    try:
+        sc = Scenario.from_dict(doc)
+    except ScenarioError:
+        return
+    assert sc.grid == str(doc["grid"])
+    assert math.isfinite(sc.hours) and sc.hours > 0
+    assert all(math.isfinite(v) and v >= 0 for v in sc.channel.as_dict().values())
+    assert isinstance(sc.traffic.request_bytes, int)

@@ -60,7 +60,13 @@ def run(args: argparse.Namespace) -> int:
         from osgp.phy.curve import MeasuredCurve
 
         curve = MeasuredCurve.load(args.measured_curve or None)
-    sim = Simulation(scenario, seed=args.seed, curve=curve, pcap=args.pcap, sniffer=args.sniffer)
+    try:
+        sim = Simulation(
+            scenario, seed=args.seed, curve=curve, pcap=args.pcap, sniffer=args.sniffer
+        )
+    except ValueError as exc:
+        print(f"osgp simulate: {exc}", file=sys.stderr)
+        return 2
     try:
         sim.run(args.hours)
     finally:

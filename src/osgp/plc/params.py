@@ -16,6 +16,7 @@ bit rate, so SNR (dB) = Eb/N0 (dB) for the BER curve.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -57,8 +58,12 @@ class ChannelParams:
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, (int, float)) and v < 0:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ValueError(f"channel parameter {f.name} must be a finite number, got {v!r}")
+            if v < 0:
                 raise ValueError(f"channel parameter {f.name} must be >= 0, got {v}")
+        if not isinstance(self.reference_frame_bytes, int) or self.reference_frame_bytes < 1:
+            raise ValueError("reference_frame_bytes must be a positive integer")
         if not 0.0 <= self.noisy_load_share <= 1.0:
             raise ValueError("noisy_load_share must be 0..1")
         if not 0.0 < self.usable_link_fer < 1.0:

@@ -40,6 +40,7 @@ Example (every key but ``grid`` is optional)::
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -74,11 +75,17 @@ class Traffic:
     retries: int = 3
 
     def __post_init__(self) -> None:
+        intervals = (self.poll_interval_s, self.report_interval_s)
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in intervals):
+            raise ScenarioError("traffic intervals must be finite numbers")
         if self.poll_interval_s < 0 or self.report_interval_s < 0:
             raise ScenarioError("traffic intervals must be >= 0 (0 disables)")
         for name in ("request_bytes", "response_bytes", "report_bytes"):
-            if not 1 <= getattr(self, name) <= 200:
+            v = getattr(self, name)
+            if not isinstance(v, int) or not 1 <= v <= 200:
                 raise ScenarioError(f"traffic.{name} must be 1..200")
+        if not all(isinstance(v, int) for v in (self.transmit_timer, self.retries)):
+            raise ScenarioError("traffic.transmit_timer and traffic.retries must be integers")
         if not 0 <= self.transmit_timer <= 15 or not 0 <= self.retries <= 15:
             raise ScenarioError("traffic.transmit_timer and traffic.retries must be 0..15")
 
@@ -134,6 +141,10 @@ class Scenario:
                 raise ScenarioError(f"devices: unknown key(s) {', '.join(bad)}")
             channel = DEFAULT.with_overrides(dict(doc.get("channel", {})))
             traffic = Traffic(**dict(doc.get("traffic", {})))
+            noise_specs = doc.get("noise", [])
+            failure_specs = doc.get("failure", [])
+            if not isinstance(noise_specs, list) or not isinstance(failure_specs, list):
+                raise ScenarioError("[[noise]] and [[failure]] must be arrays of tables")
             noise = tuple(
                 NoiseSpec(
                     float(n["start_h"]),
@@ -141,7 +152,7 @@ class Scenario:
                     tuple(int(i) for i in n["nodes"]),
                     float(n["extra_db"]),
                 )
-                for n in doc.get("noise", [])
+                for n in noise_specs
             )
             failures = tuple(
                 Failure(
@@ -149,7 +160,7 @@ class Scenario:
                     float(f["at_h"]),
                     None if f.get("until_h") is None else float(f["until_h"]),
                 )
-                for f in doc.get("failure", [])
+                for f in failure_specs
             )
             sc = cls(
                 name=str(doc.get("name", Path(path).stem if path else "scenario")),
@@ -172,7 +183,12 @@ class Scenario:
             if isinstance(exc, ScenarioError):
                 raise
             raise ScenarioError(f"{path or 'scenario'}: {exc}") from exc
-        if sc.hours <= 0 or sc.every_nth_load < 1 or sc.max_meters < 0:
+        if (
+            not math.isfinite(sc.hours)
+            or sc.hours <= 0
+            or sc.every_nth_load < 1
+            or sc.max_meters < 0
+        ):
             raise ScenarioError("hours must be > 0, every_nth_load >= 1, max_meters >= 0")
         if sc.concentrator_receive_records < 1:
             raise ScenarioError("devices.concentrator_receive_records must be >= 1")

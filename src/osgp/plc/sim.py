@@ -174,6 +174,8 @@ class Simulation:
         self.frames: list[FrameRecord] = []
         #: (time, node, event) for every transaction that is not one of the concentrator's polls.
         self.completed: list[tuple[float, int, TransactionCompleted]] = []
+        if sniffer is not None and not 0 <= sniffer < seg.n:
+            raise ValueError(f"sniffer must be a node index 0..{seg.n - 1}, got {sniffer}")
         self.sniffer = sniffer
         self._pcap: Any = None
         if pcap is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,7 +173,10 @@ def _lv_graph(net: Any) -> Any:
     import pandapower.topology as top
 
     # Transformers are not PLC paths we model (the concentrator sits on their LV side).
-    return top.create_nxgraph(net, include_trafos=False, respect_switches=True)
+    # pandapower warns about transformer tap data of older stored grids, which we do not use.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return top.create_nxgraph(net, include_trafos=False, respect_switches=True)
 
 
 @functools.lru_cache(maxsize=8)
@@ -186,7 +190,9 @@ def _simbench_net(code: str) -> Any:
 def _schutterwald_net() -> Any:
     import pandapower.networks as pn
 
-    return pn.lv_schutterwald()
+    with warnings.catch_warnings():  # the stored grid predates pandapower 3's tap tables
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pn.lv_schutterwald()
 
 
 def _simbench_segment(code: str) -> Segment:
