@@ -22,6 +22,9 @@ import argparse
 import sys
 from typing import Any
 
+#: The identity in the AES nonces of a served meter's MEP port (``osgp meter serve`` default).
+DEVICE_ID = bytes.fromhex("000000000001")
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -77,26 +80,47 @@ def _mep_exchange(transport: Any, body: bytes, timeout: float = 5.0) -> bytes:
     raise TimeoutError("no MEP reply")
 
 
+def _capture(transport: Any, key: bytes, *, aes: bool) -> bytes | None:
+    """One request the meter accepts, made with the auditor's key: what an eavesdropper on the
+    line would have recorded (digest-only, or AES-sealed when the port requires AES)."""
+    from osgp.app.framing.plc import AesFraming
+    from osgp.audit.oma_attack import CAPTURED_REQUEST
+    from osgp.security.digest import digest
+
+    framing = AesFraming(key, DEVICE_ID) if aes else None
+    seq = 1
+    for _ in range(2):  # learn the sequence number from the 0x0C reply, then succeed
+        if framing is not None:
+            body, frame = framing.seal_request(bytes(6), CAPTURED_REQUEST, seq)
+        else:
+            span = CAPTURED_REQUEST + seq.to_bytes(4, "big")
+            body, frame = span + digest(span, key), b""
+        reply = _mep_exchange(transport, body)
+        if reply == b"\x0b":
+            return None
+        plain = framing.open_response(frame, reply) if framing is not None else reply
+        if plain[:1] == b"\x0c" and len(plain) >= 5:
+            seq = (int.from_bytes(plain[1:5], "big") + 1) & 0xFFFFFFFF
+            continue
+        return body
+    return None
+
+
 def _mep_attack(url: str, args: argparse.Namespace, key: bytes | None) -> dict[str, object]:
     from osgp.app.io import SerialTransport, endpoint_url
-    from osgp.audit.oma_attack import CAPTURED_REQUEST, MepOracle, recover_key
-    from osgp.security.digest import digest
+    from osgp.audit.oma_attack import MepOracle, recover_key
 
     transport = SerialTransport(endpoint_url(url))
     try:
+        captured: bytes | None
         if args.captured:
             captured = bytes.fromhex(args.captured.replace(" ", "").replace(":", ""))
         elif key is not None:
-            seq = 1
-            captured = b""
-            for _ in range(2):  # learn the sequence number from the 0x0C reply, then succeed
-                span = CAPTURED_REQUEST + seq.to_bytes(4, "big")
-                captured = span + digest(span, key[:16])
-                reply = _mep_exchange(transport, captured)
-                if reply[:1] == b"\x0c" and len(reply) >= 5:
-                    seq = (int.from_bytes(reply[1:5], "big") + 1) & 0xFFFFFFFF
-                    continue
-                break
+            captured = _capture(transport, key[:16], aes=False)
+            if captured is None and args.aes:
+                captured = _capture(transport, key[:16], aes=True)
+            if captured is None:
+                raise SystemExit("the meter accepted no request made with the given key")
         else:
             raise SystemExit("--recover-key over MEP needs --mak/--mbk or --captured")
         result = recover_key(
@@ -119,7 +143,7 @@ def _describe(attack: dict[str, Any]) -> str:
         return (
             f"KEY RECOVERED on the {where}: {attack['key']}{extra}\n"
             f"  {attack['queries']} queries ({attack['refused_queries']} refused with 0x0B), "
-            f"{attack['seconds']:.2f} s of computation"
+            f"{attack['seconds']:.2f} s elapsed"
             + (
                 f", {attack['meter_seconds']:.0f} s of meter time at one round trip per second"
                 if "meter_seconds" in attack
@@ -193,10 +217,12 @@ def run(args: argparse.Namespace) -> int:
             findings.insert(
                 0,
                 checks.Finding(
-                    str(a.get("meter", a.get("endpoint"))), "key-recovered",
+                    str(a.get("meter", f"mep {a.get('endpoint')}")), "key-recovered",
                     checks.Severity.CRITICAL, f"{a['port'].upper()} key recovered",
                     f"{a['queries']} queries recovered {a['key']}",
-                    "move to OSGP-AES-128-PSK (ET04.127 = 2) and rotate the key (EP20)",
+                    "move to OSGP-AES-128-PSK (ET04.127 = 2) and rotate the key (EP20)"
+                    if a["port"] == "plc"
+                    else "require AES/TLS on the MEP port and write new MEP keys",
                 ),
             )  # fmt: skip
     if args.json:
