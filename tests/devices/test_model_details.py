@@ -144,3 +144,66 @@ def test_random_bytes_are_refused_only_with_firmware_image_error(data: bytes) ->
 )
 def test_firmware_image_round_trip(version: tuple[int, int, int], payload: bytes) -> None:
     assert parse_firmware_image(make_firmware_image(version, payload)) == version
+
+
+def test_a_pandapower_networks_grid_works_too(library: ProfileLibrary) -> None:
+    grid = Grid.from_pandapower("create_kerber_landnetz_kabel_1")
+    fleet = Fleet.on_grid(grid, library, FleetConfig(start=START, power_flow="full"))
+    fleet.advance_to(START + 19 * 3600)
+    assert fleet.n == 8 and fleet.power_flows >= 76
+    v = fleet.volts[fleet.measured]
+    assert 200 < v.min() < v.max() < 245 and v.max() - v.min() > 0.1  # a drop along the feeder
+    with pytest.raises(Exception, match="no grid"):
+        Grid.from_pandapower("not_a_grid")
+
+
+def test_writing_et09_thresholds_changes_detection(make_fleet: Callable[..., Fleet]) -> None:
+    fleet = make_fleet("none")
+    served, sim = serve_meter(fleet, 2)
+    clock = ManualClock(START)
+    c = client(served.server.handle, clock)
+    et09 = get_table("ET09").decode(c.read(2048 + 9), sim.ctx)
+    et09["sag1_threshold"] = 30  # only dips below 70 % count now
+    c.write(2048 + 9, get_table("ET09").encode(et09, sim.ctx))
+    bus = fleet.definitions[2].bus
+    fleet.inject(Disturbance("sag", bus, START + 60, START + 120, magnitude=0.8))
+    clock.set(START + 600)
+    assert get_table("ET09").decode(c.read(2048 + 9), sim.ctx)["sag1"][0]["count"] == 0
+    assert fleet.sag_count[2].sum() == 0
+
+
+def test_bp04_bp05_move_the_event_log_pointers(make_fleet: Callable[..., Fleet]) -> None:
+    fleet = make_fleet("none")
+    served, sim = serve_meter(fleet, 0)
+    clock = ManualClock(START + 60)
+    c = client(served.server.handle, clock)
+    for _ in range(3):
+        fleet.tamper(0)
+    log = get_table("BT74").decode(c.read(74), sim.ctx)
+    assert log["nbr_valid_entries"] == 3 and log["nbr_unread_entries"] == 3
+    assert c.run_procedure(5, bytes([1]) + (2).to_bytes(2, "little")).result == 0  # BP05
+    log = get_table("BT74").decode(c.read(74), sim.ctx)
+    assert log["nbr_unread_entries"] == 1 and log["nbr_valid_entries"] == 3
+    assert c.run_procedure(4, bytes([1])).result == 0  # BP04: clear the list
+    log = get_table("BT74").decode(c.read(74), sim.ctx)
+    assert log["nbr_valid_entries"] == 0 and log["nbr_unread_entries"] == 0
+    assert log["last_entry_seq_nbr"] == 3  # the sequence number is kept
+    fleet.tamper(0)
+    log = get_table("BT74").decode(c.read(74), sim.ctx)
+    assert log["nbr_valid_entries"] == 1 and log["last_entry_seq_nbr"] == 4
+
+
+def test_cli_device_simulate_prints_every_meter(capsys: pytest.CaptureFixture[str]) -> None:
+    from osgp.cli import main
+
+    assert (
+        main(
+            ["device", "simulate", "--days", "0.25", "--power-flow", "none", "--sag", "6,60,5,0.8"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("1-LV-rural1--0-sw: 13 meters")
+    rows = [line for line in out if line.startswith("m0")]
+    assert len(rows) == 13
+    assert sum("sagx" in r for r in rows) == 5  # the meters at and below bus 6
