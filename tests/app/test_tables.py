@@ -10,8 +10,10 @@ from osgp.app.tables import (
     TableContext,
     TableError,
     all_tables,
+    context_from_images,
     default_context,
     default_meter_tables,
+    default_values,
     get_table,
     pack_firmware_version,
     pending_table,
@@ -220,3 +222,27 @@ def test_locate_gives_offsets_for_partial_access(images: dict[int, bytes]) -> No
     assert get_table("BT64").locate("blocks[9]", ctx, images[64]) == (9 * block_size, block_size)
     with pytest.raises(TableError, match="no field"):
         get_table("BT52").locate("nonsense")
+
+
+def test_default_meters_differ_by_serial_and_stay_consistent() -> None:
+    a = default_meter_tables(serial="1234567000000042")
+    b = default_meter_tables(serial="1234567000000043")
+    changed = {tid for tid in a if a[tid] != b[tid]}
+    assert changed == {1, 5, 2051, 2052}  # BT01, BT05, ET03, ET04
+    values, ctx = default_values(serial="1234567000000042")
+    for name, value in values.items():
+        table = get_table(name)
+        assert table.encode(value, ctx) == a[table.id], name
+    et03 = get_table("ET03").decode(a[2051])
+    assert et03["utility_serial_number"].rstrip("\0") == "UTIL-1234567000000042"
+    assert get_table("ET04").decode(a[2052])["transceiver_id"] == bytes.fromhex("00000500002a")
+
+
+def test_fewer_load_profile_sets_drop_their_tables() -> None:
+    images = default_meter_tables(lp_sets=1)
+    assert 64 in images and not {65, 66, 67} & set(images)
+    ctx = default_context(lp_sets=1)
+    bt00 = get_table("BT00").decode(images[0], ctx)
+    assert 64 in bt00["std_tbls_used"] and 65 not in bt00["std_tbls_used"]
+    assert len(images[61]) == 7 + 6  # one data set
+    assert context_from_images(images).constants["lp_sets"] == 1

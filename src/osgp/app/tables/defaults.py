@@ -10,6 +10,8 @@ every choice that is not from the guides is listed in ``docs/tables.md``.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,7 +69,8 @@ Override = Callable[[dict[str, Any], TableContext, dict[str, Any]], Mapping[str,
 
 
 def _bt00(v: dict[str, Any], ctx: TableContext, opt: dict[str, Any]) -> Mapping[str, Any]:
-    declared = [t.id for t in all_tables()]
+    absent_lp = {64 + k for k in range(opt["lp_sets"], 4)}  # LP data tables of absent sets
+    declared = [t.id for t in all_tables() if t.id not in absent_lp]
     std = [t for t in declared if t < 80]
     mfg = [t - 2048 for t in declared if 2048 <= t < 2048 + 160]
     return {
@@ -310,10 +313,15 @@ def _bt74(v: dict[str, Any], ctx: TableContext, opt: dict[str, Any]) -> Mapping[
     return {"hist_flags": {"list_type": 1}}
 
 
+def _transceiver_id(serial: str) -> bytes:
+    """A stable 6-byte Neuron ID for a serial number (first 3 bytes fixed, last 3 from it)."""
+    tail = int(serial[-7:]) if serial[-7:].isdigit() else zlib.crc32(serial.encode())
+    return bytes([0x00, 0x00, 0x05]) + (tail & 0xFFFFFF).to_bytes(3, "big")
+
+
 def _et04(v: dict[str, Any], ctx: TableContext, opt: dict[str, Any]) -> Mapping[str, Any]:
-    serial = int(opt["serial"][-8:])
     return {
-        "transceiver_id": bytes([0x00, 0x00, 0x05]) + serial.to_bytes(4, "big")[1:],
+        "transceiver_id": _transceiver_id(opt["serial"]),
         "rated_frequency": 50,
         "program_id": b"OSGPSIM4",
         "self_id_string": "OSGP simulated meter",
@@ -478,7 +486,7 @@ def _options(**kw: Any) -> dict[str, Any]:
         "manufacturer": "OSGP",
         "model": "SIMMETER",
         "firmware": DEFAULT_FIRMWARE,
-        "utility_serial": "UTIL-" + DEFAULT_SERIAL,
+        "utility_serial": None,
         "now": DEFAULT_TIME,
         "lp_sets": 4,
         "et81_entries": 20,
@@ -488,6 +496,8 @@ def _options(**kw: Any) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"unknown options {sorted(unknown)}")
     opt.update({k: v for k, v in kw.items() if v is not None})
+    if opt["utility_serial"] is None:
+        opt["utility_serial"] = "UTIL-" + opt["serial"]
     return opt
 
 
@@ -544,23 +554,53 @@ def default_values(
     return values, ctx
 
 
+#: Tables whose default content depends on the serial number (re-encoded per meter).
+SERIAL_TABLES = ("BT01", "BT05", "ET03", "ET04")
+
+
+@functools.lru_cache(maxsize=8)
+def _base(key: tuple[tuple[str, Any], ...]) -> tuple[dict[int, bytes], TableContext]:
+    """Images and context for one set of non-serial options (the expensive part, cached)."""
+    values, ctx = default_values(**dict(key))
+    images = {}
+    for name, value in values.items():
+        table = _by_name(name)
+        images[table.id] = table.encode(value, ctx)
+    return images, ctx
+
+
+def _by_name(name: str) -> Table:
+    return next(t for t in all_tables() if t.name == name)
+
+
+def _build(options: dict[str, Any]) -> tuple[dict[int, bytes], TableContext]:
+    opt = _options(**options)
+    key = tuple(sorted((k, v) for k, v in opt.items() if k not in ("serial", "utility_serial")))
+    images, ctx = _base(key)
+    images = dict(images)
+    for name in SERIAL_TABLES:
+        table = _by_name(name)
+        value = table.default(ctx)
+        _merge(value, _OVERRIDES[name](value, ctx, opt))
+        images[table.id] = table.encode(value, ctx)
+        if name in DIMENSION_TABLES:
+            ctx = ctx.with_table(name, value)
+    return dict(sorted(images.items())), ctx
+
+
 def default_meter_tables(**options: Any) -> dict[int, bytes]:
     """``{table id: image}`` for every declared table of a plausible OSGP meter.
 
-    Options: ``serial`` (16 digits), ``manufacturer`` (4 chars), ``model`` (8 chars),
-    ``firmware`` ((major, minor, build)), ``utility_serial``, ``now`` (LTimeDate for clocks),
-    ``lp_sets`` (load-profile data sets, 0..4), ``et81_entries`` (power-outage log size),
-    ``tz_minutes`` (BT53 time-zone offset).  Tables for absent LP sets (BT65-BT67 when
-    ``lp_sets`` < 4) are left out.
+    Options: ``serial`` (16 characters; digits keep BCD use possible), ``manufacturer``
+    (4 chars), ``model`` (8 chars), ``firmware`` ((major, minor, build)), ``utility_serial``
+    (default ``UTIL-`` + serial), ``now`` (LTimeDate for the clocks), ``lp_sets`` (load-profile
+    data sets, 0..4), ``et81_entries`` (power-outage log size), ``tz_minutes`` (BT53 time-zone
+    offset).  Tables for absent LP sets (BT65-BT67 when ``lp_sets`` < 4) are left out.  Meters
+    that differ only by serial share the cached rest, so building thousands is cheap.
     """
-    values, ctx = default_values(**options)
-    out: dict[int, bytes] = {}
-    for name, value in values.items():
-        table = next(t for t in all_tables() if t.name == name)
-        out[table.id] = table.encode(value, ctx)
-    return dict(sorted(out.items()))
+    return _build(options)[0]
 
 
 def default_context(**options: Any) -> TableContext:
     """The context matching :func:`default_meter_tables` with the same options."""
-    return default_values(**options)[1]
+    return _build(options)[1]
