@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from osgp.headend.service import parse_listen
 
     logging.basicConfig(level=logging.WARNING)
+    # pandapower warns that numba is missing on every import: the linear power flow needs none.
+    logging.getLogger("pandapower").setLevel(logging.ERROR)
     if args.hours <= 0 or args.hours > 24 * 14:
         print("osgp demo: --hours must be within 0..336", file=sys.stderr)
         return 2

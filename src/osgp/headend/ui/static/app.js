@@ -126,7 +126,7 @@ function niceTicks(lo, hi, n = 5) {
 
 // Load profile: one bar per interval of the day (96 at 15 minutes).
 function loadProfileChart(intervals, dayStart, unit) {
-  const W = 900, H = 260, L = 56, R = 12, T = 12, B = 30;
+  const W = 900, H = 260, L = 56, R = 26, T = 12, B = 30;
   const w = W - L - R, hgt = H - T - B;
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, "data-testid": "load-profile-chart", role: "img" });
   const max = Math.max(1, ...intervals.map((x) => x.value));
@@ -159,7 +159,7 @@ function loadProfileChart(intervals, dayStart, unit) {
 
 // Lines over time: series = [{name, color, points: [[ms, value], ...]}], optional band [lo, hi].
 function timeChart(series, opts = {}) {
-  const W = opts.width || 900, H = opts.height || 220, L = 56, R = 12, T = 12, B = 30;
+  const W = opts.width || 900, H = opts.height || 220, L = 56, R = 26, T = 12, B = 30;
   const w = W - L - R, hgt = H - T - B;
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": opts.testid });
   const pts = series.flatMap((x) => x.points);
@@ -304,8 +304,9 @@ async function segment(cid) {
           h("span", { class: "sep" }),
           h("a", { href: `#/health/${esc(cid)}` }, "grid health →")),
         mapBox,
-        legend([["var(--good)", "margin ≥ 10 dB"], ["var(--fair)", "3–10 dB"], ["var(--poor)", "< 3 dB"],
-          ["#14213d", "■ concentrator"], ["#fff; border:2px solid #14213d", "◎ repeater"]]),
+        legend([["var(--good)", "link margin ≥ 10 dB"], ["var(--fair)", "3–10 dB"], ["var(--poor)", "< 3 dB"],
+          ["#14213d", "■ concentrator, ◎ repeater"], [PHASE_COLORS[1], "meter on L1"], [PHASE_COLORS[2], "L2"],
+          [PHASE_COLORS[3], "L3"], [PHASE_COLORS[0], "three-phase"], ["var(--off)", "not reached"]]),
         h("p", { class: "muted" }, topo ? `Topology of ${fmtTime(topo.taken_at)}. Lines join each device to the node that repeats for it; hover a device to see its path.` : "This concentrator has reported no topology yet.")),
       h("div", { class: "card scroll" }, h("h2", {}, "Devices"), h("table", { "data-testid": "device-list" },
         h("thead", {}, h("tr", {}, ["Device", "Kind", "Feeder", "Phase", "m", "Status"].map((t) => h("th", {}, t)))),
@@ -561,7 +562,7 @@ async function health(cid) {
   const feeders = [...new Set(gh.voltages.map((v) => v.feeder || "?"))].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
   const palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
   const color = (f) => palette[feeders.indexOf(f) % palette.length];
-  const W = 900, H = 300, L = 56, R = 12, T = 12, B = 34, w = W - L - R, hgt = H - T - B;
+  const W = 900, H = 300, L = 56, R = 26, T = 12, B = 34, w = W - L - R, hgt = H - T - B;
   const vs = gh.voltages;
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, "data-testid": "feeder-voltage-chart" });
   if (vs.length) {
