@@ -9,6 +9,7 @@ every choice that is not from the guides is listed in ``docs/tables.md``.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import functools
 import zlib
@@ -602,5 +603,6 @@ def default_meter_tables(**options: Any) -> dict[int, bytes]:
 
 
 def default_context(**options: Any) -> TableContext:
-    """The context matching :func:`default_meter_tables` with the same options."""
-    return _build(options)[1]
+    """The context matching :func:`default_meter_tables` with the same options (a fresh copy,
+    so callers may change it without touching the cache)."""
+    return copy.deepcopy(_build(options)[1])
