@@ -244,3 +244,17 @@ def test_firmware_campaign_progress(client: TestClient, with_dc1: Engine) -> Non
     assert got["counts"] == {"activated": 1, "downloading": 1, "failed": 1, "pending": 1}
     assert got["progress_pct"] == 62.5  # finished m1 and m3 count whole, m2 half, m4 nothing
     assert next(d for d in got["devices"] if d["device_id"] == "m3")["error"] == "MAC mismatch"
+
+
+def test_nul_characters_are_refused_not_crashing_postgresql(client: TestClient) -> None:
+    # PostgreSQL refuses NUL in text parameters; the API must answer 422, never 500.
+    for path, params in [
+        ("/api/v1/devices", {"kind": "a\x00b"}),
+        ("/api/v1/events", {"severity": "\x00"}),
+        ("/api/v1/devices/m1/reads", {"register": "e\x00"}),
+        ("/api/v1/devices/m1/load-profile", {"channel": "\x00"}),
+    ]:
+        r = client.get(path, params=params, headers=READ)
+        assert r.status_code == 422, (path, r.status_code)
+    r = client.post("/api/v1/alarms/1/ack", headers=OPS, json={"note": "bad\x00note"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "note"

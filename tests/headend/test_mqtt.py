@@ -17,13 +17,13 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from tests.headend.conftest import MQTT_HOST, MQTT_PORT, TOKEN, require_mqtt
+from tests.headend.sample import segment_batch
 
 from osgp.headend.link import HeadendLink, MemoryLinkStore
 from osgp.headend.mqtt import MqttPublisher, batch_messages
 from osgp.headend.records import Batch
 from osgp.headend.service import HeadendService
-from tests.headend.conftest import MQTT_HOST, MQTT_PORT, TOKEN, require_mqtt
-from tests.headend.sample import segment_batch
 
 
 class Collector:

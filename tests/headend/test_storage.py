@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine, func, inspect, select
+from tests.headend.sample import DAY0, segment_batch
 
 from osgp.headend.db import models as m
 from osgp.headend.db.session import current_revision, make_engine, upgrade
 from osgp.headend.ingest import Ingestor
 from osgp.headend.records import Batch
-from tests.headend.sample import DAY0, segment_batch
 
 
 def count(engine: Engine, model: type[m.Base]) -> int:

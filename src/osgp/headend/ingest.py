@@ -19,9 +19,9 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from osgp.headend.db import models as m
@@ -314,9 +314,10 @@ class Ingestor:
                 seen[dev] = t
         if not seen:
             return
-        col = m.Device.__table__.c
+        table = cast(Table, m.Device.__table__)
+        col = table.c
         stmt = (
-            update(m.Device.__table__)
+            update(table)
             .where(col.id == bindparam("dev"))
             .where(col.last_seen.is_(None) | (col.last_seen < bindparam("t")))
             .values(last_seen=bindparam("t"))

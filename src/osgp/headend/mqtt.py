@@ -166,8 +166,10 @@ class MqttPublisher:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._state: dict[tuple[str, str], dict[str, Any]] = {}
+        from paho.mqtt.enums import CallbackAPIVersion
+
         self._client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.on_connect = self._on_connect

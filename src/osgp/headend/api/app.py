@@ -29,6 +29,8 @@ from osgp.headend.db.models import utc
 __all__ = ["ApiContext", "create_app"]
 
 MAX_ID = 2**63 - 1
+#: Free-text filters may hold anything but NUL, which PostgreSQL refuses in text parameters.
+NO_NUL = r"^[^\x00]*$"
 IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 IntId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=100_000, description="At most this many items")]
@@ -475,9 +477,9 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
     def list_devices(
         session: DB,
         who: Reader,
-        concentrator: Annotated[str | None, Query(max_length=64)] = None,
-        kind: Annotated[str | None, Query(max_length=32)] = None,
-        status: Annotated[str | None, Query(max_length=16)] = None,
+        concentrator: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+        kind: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+        status: Annotated[str | None, Query(max_length=16, pattern=NO_NUL)] = None,
         limit: Limit = 1000,
         offset: Offset = 0,
     ) -> s.DevicePage:
@@ -537,7 +539,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
         did: IdPath,
         session: DB,
         who: Reader,
-        register: Annotated[str | None, Query(max_length=64)] = None,
+        register: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
         since: When = None,
         until: When = None,
         limit: Limit = 10_000,
@@ -571,7 +573,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
         did: IdPath,
         session: DB,
         who: Reader,
-        channel: Annotated[str, Query(min_length=1, max_length=64)] = "import_wh",
+        channel: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL)] = "import_wh",
         since: When = None,
         until: When = None,
         limit: Limit = 10_000,
@@ -633,7 +635,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
         did: IdPath,
         session: DB,
         who: Reader,
-        kind: Annotated[str | None, Query(max_length=16)] = None,
+        kind: Annotated[str | None, Query(max_length=16, pattern=NO_NUL)] = None,
         since: When = None,
         until: When = None,
         limit: Limit = 10_000,
@@ -756,9 +758,9 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
     def events(
         session: DB,
         who: Reader,
-        concentrator: Annotated[str | None, Query(max_length=64)] = None,
-        device: Annotated[str | None, Query(max_length=64)] = None,
-        severity: Annotated[str | None, Query(max_length=16)] = None,
+        concentrator: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+        device: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+        severity: Annotated[str | None, Query(max_length=16, pattern=NO_NUL)] = None,
         since: When = None,
         until: When = None,
         limit: Limit = 1000,
@@ -771,7 +773,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
         session: DB,
         who: Reader,
         state: Annotated[str, Query(pattern="^(active|acknowledged|all)$")] = "active",
-        concentrator: Annotated[str | None, Query(max_length=64)] = None,
+        concentrator: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
         limit: Limit = 1000,
     ) -> list[s.AlarmOut]:
         """Alarms (events of severity ``alarm``), newest first; ``active`` = not acknowledged."""
@@ -823,9 +825,9 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
     def commands(
         session: DB,
         who: Reader,
-        concentrator: Annotated[str | None, Query(max_length=64)] = None,
-        device: Annotated[str | None, Query(max_length=64)] = None,
-        status: Annotated[str | None, Query(max_length=16)] = None,
+        concentrator: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+        device: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+        status: Annotated[str | None, Query(max_length=16, pattern=NO_NUL)] = None,
         limit: Limit = 1000,
     ) -> list[s.CommandOut]:
         """Commands, newest first."""

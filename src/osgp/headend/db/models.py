@@ -10,7 +10,7 @@ Times are UTC ``DateTime(timezone=True)``. SQLite keeps no zone; :func:`utc` re-
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -78,7 +78,7 @@ def now_utc() -> dt.datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Concentrator(Base):
@@ -190,7 +190,9 @@ class TopologyPath(Base):
 
 
 class RegisterRead(Base):
-    """One register value (energy, demand, ...) read at one time. Natural key: device, register, time."""
+    """One register value (energy, demand, ...) read at one time.
+
+    Natural key: device, register, time."""
 
     __tablename__ = "register_reads"
     __table_args__ = (UniqueConstraint("device_id", "register", "read_at"),)

@@ -206,6 +206,7 @@ class HeadendLink:
         self._stopping = False
         self._writer: asyncio.StreamWriter | None = None
         self._acked_event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- what the concentrator calls -----------------------------------------------------------
     def submit(self, records: dict[str, Any]) -> int:
@@ -229,7 +230,16 @@ class HeadendLink:
         return self.submit({"results": [rec]})
 
     def notify(self) -> None:
-        """New batches are in the store (call from the link's event loop thread)."""
+        """New batches are in the store; safe to call from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._wake.set)
+                return
         self._wake.set()
 
     async def stop(self) -> None:
@@ -252,6 +262,7 @@ class HeadendLink:
 
     # -- the loop ------------------------------------------------------------------------------
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         backoff = self.min_backoff
         while not self._stopping:
             try:

@@ -394,7 +394,8 @@ class ServerSession(_Session):
                 if msg.get("version") != VERSION:
                     raise LinkError(
                         "protocol",
-                        f"hello frame: version {msg.get('version')!r} not supported (want {VERSION})",
+                        f"hello frame: version {msg.get('version')!r} not supported "
+                        f"(want {VERSION})",
                     )
                 cid = _need_str(msg, "concentrator")
                 try:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select, update
 
 from osgp.headend.commands import claim_pending, mark_delivered
 from osgp.headend.db import models as m
-from osgp.headend.ingest import IngestResult, Ingestor
+from osgp.headend.ingest import Ingestor, IngestResult
 from osgp.headend.link.protocol import (
     Authenticated,
     BatchReceived,
@@ -107,7 +107,7 @@ class LinkServer:
         return sorted(self._active)
 
     def notify_commands(self, concentrator_id: str) -> None:
-        """Thread-safe: new commands were queued for ``concentrator_id``; send them now if online."""
+        """Thread-safe: commands were queued for ``concentrator_id``; send them if it is online."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return

@@ -1,4 +1,5 @@
-"""Alembic environment: runs on the connection that :func:`osgp.headend.db.session.upgrade` passes."""
+"""Alembic environment: runs on the connection that :func:`osgp.headend.db.session.upgrade`
+gives."""
 
 from __future__ import annotations
 
