@@ -2,8 +2,8 @@
 
 Both runs read BT23 (471 bytes, four partial reads) from every device through the OSGP PLC
 framing. The baseline segment has every device in direct reach of the concentrator (the best a
-concentrator can do on one collision domain); the multi-hop segment is a 5-wide grid (six rows) whose
-devices only hear their neighbours, so most reads go through Enhanced Proxy chains. Figures:
+concentrator can do on one collision domain); the multi-hop segment is a 5-wide grid (six rows)
+whose devices only hear their neighbours, so most reads go through Enhanced Proxy chains. Figures:
 simulated seconds per read, collection efficiency (airtime of the minimal direct exchanges over
 the elapsed time), medium airtime per read, and the ratios multi-hop / baseline. Wall time of the
 simulator is printed too (discrete-event, faster than real time).
