@@ -161,8 +161,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyFormatError as exc:
         print(f"bad key: {exc}", file=sys.stderr)
         return 2
-    if args.raw:
-        print(data.hex())
-        return 0
-    print(render(table, data, images, args.json))
+    text = data.hex() if args.raw else render(table, data, images, args.json)
+    try:
+        print(text)
+    except BrokenPipeError:  # piped into head & co.: not an error
+        sys.stderr.close()
     return 0
