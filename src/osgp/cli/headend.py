@@ -43,6 +43,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--revision", default="head")
     cur = dbs.add_parser("current", help="print the database's schema revision")
     cur.add_argument("--db", default=DEFAULT_DB)
+    rev = dbs.add_parser(
+        "revision",
+        help="(maintainers) write a new migration from the difference between the models and "
+        "a database at the newest revision",
+    )
+    rev.add_argument("-m", "--message", required=True)
+    rev.add_argument("--db", default="sqlite://", help="reference database (default: in memory)")
 
     key = hs.add_parser("apikey", help="create a REST API key (printed once)")
     key.add_argument("name")
@@ -125,10 +132,16 @@ def _serve(args: argparse.Namespace) -> int:
 def _db(args: argparse.Namespace) -> int:
     from osgp.headend.db.session import current_revision, make_engine, upgrade
 
-    if getattr(args, "db_command", None) not in ("upgrade", "current"):
-        print("usage: osgp headend db {upgrade,current} --db URL", file=sys.stderr)
+    if getattr(args, "db_command", None) not in ("upgrade", "current", "revision"):
+        print("usage: osgp headend db {upgrade,current,revision} --db URL", file=sys.stderr)
         return 2
     engine = make_engine(args.db)
+    if args.db_command == "revision":
+        from osgp.headend.db.session import autogenerate_revision
+
+        upgrade(engine)
+        print(autogenerate_revision(engine, args.message))
+        return 0
     if args.db_command == "upgrade":
         before = current_revision(engine)
         upgrade(engine, args.revision)

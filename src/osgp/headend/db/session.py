@@ -13,7 +13,14 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["DEFAULT_DB_URL", "current_revision", "make_engine", "make_session_factory", "upgrade"]
+__all__ = [
+    "DEFAULT_DB_URL",
+    "autogenerate_revision",
+    "current_revision",
+    "make_engine",
+    "make_session_factory",
+    "upgrade",
+]
 
 DEFAULT_DB_URL = "sqlite:///osgp-headend.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -63,6 +70,19 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def autogenerate_revision(engine: Engine, message: str) -> str:
+    """Write a migration for what the models have and the database (at head) lacks; returns
+    the new file's path. For maintainers changing :mod:`osgp.headend.db.models`."""
+    from alembic import command
+
+    cfg = _alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        script = command.revision(cfg, message=message, autogenerate=True)
+    scripts = script if isinstance(script, list) else [script]
+    return ", ".join(str(s.path) for s in scripts if s is not None)
 
 
 def current_revision(engine: Engine) -> str | None:
