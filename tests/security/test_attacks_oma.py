@@ -72,3 +72,12 @@ def test_mep_key_of_a_served_meter_is_recovered() -> None:
     demo = demonstrate("mep", "rc4", seed=3)
     assert demo.result.recovered and demo.key_matches
     assert demo.result.key_len == 16 and demo.result.queries < 260
+
+
+def test_recovered_plc_key_decrypts_later_rc4_traffic() -> None:
+    from osgp.audit.oma_attack import LATER_REQUEST
+
+    demo = demonstrate("plc", "rc4", seed=8)
+    assert demo.decrypted is not None
+    assert demo.decrypted[: len(LATER_REQUEST)] == LATER_REQUEST  # then the sequence number
+    assert demonstrate("plc", "aes", seed=8).decrypted is None

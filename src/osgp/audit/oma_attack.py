@@ -265,6 +265,8 @@ class Demonstration:
     true_key: bytes
     result: AttackResult
     meter_seconds: float  # meter time the queries took at one round trip per query
+    #: A later RC4-encrypted request of the legitimate client, decrypted with the recovered key.
+    decrypted: bytes | None = None
 
     @property
     def key_matches(self) -> bool:
@@ -274,6 +276,7 @@ class Demonstration:
         out = {"port": self.port, "mode": self.mode, **self.result.as_dict()}
         out["key_matches_meter"] = self.key_matches
         out["meter_seconds"] = round(self.meter_seconds, 1)
+        out["decrypted_traffic"] = self.decrypted.hex(" ") if self.decrypted is not None else None
         return out
 
 
@@ -385,10 +388,13 @@ def demonstrate(
     defaults to :func:`simulated_meter` in ``mode``."""
     if meter is None:
         meter = simulated_meter(mode, seed=seed)
+    decrypted = None
     if port == "plc":
         captured = capture_plc_request(meter)
         result = attack_plc(meter, captured)
         true_key = meter.keys.omak
+        if result.key is not None:
+            decrypted = decrypt_plc_traffic(meter, result.key)
     elif port == "mep":
         session = meter.mep_session()
         key = meter.keys.mak or b""
@@ -397,7 +403,23 @@ def demonstrate(
         true_key = key[:16]
     else:
         raise ValueError(f"port must be plc or mep, got {port!r}")
-    return Demonstration(port, mode, true_key, result, float(result.queries))
+    return Demonstration(port, mode, true_key, result, float(result.queries), decrypted)
+
+
+#: What the concentrator sends after the attack, RC4-encrypted: a write of new tariff data.
+LATER_REQUEST = bytes.fromhex("4f 0803 000000 0004") + b"TOU2"
+
+
+def decrypt_plc_traffic(meter: ServedMeter, key: bytes) -> bytes:
+    """The legitimate client sends an RC4-encrypted request; the attacker, who recorded it,
+    decrypts it with the recovered OMA key (the RC4 key derives from it)."""
+    from osgp.app.framing.plc import PlcClient, PlcRequest
+    from osgp.security.rc4 import plc_open
+
+    client = PlcClient(meter.keys.omak, encrypt=True, sequence=meter.plc_sequence.current)
+    apdu = client.request(LATER_REQUEST)
+    req = PlcRequest.from_bytes(apdu)
+    return plc_open(req.body + req.sequence.to_bytes(4, "big") + req.digest, key)
 
 
 __all__ = [

@@ -149,6 +149,12 @@ def _describe(attack: dict[str, Any]) -> str:
                 if "meter_seconds" in attack
                 else ""
             )
+            + (
+                f"\n  A later RC4-encrypted request of the concentrator, decrypted with it: "
+                f"{attack['decrypted_traffic']}"
+                if attack.get("decrypted_traffic")
+                else ""
+            )
             + "\n  With this key an attacker reads, writes and decrypts everything the PLC/MEP "
             "key protects. Move to OSGP-AES-128-PSK (ET04.127 = 2)."
         )
