@@ -207,3 +207,24 @@ def test_cli_device_simulate_prints_every_meter(capsys: pytest.CaptureFixture[st
     rows = [line for line in out if line.startswith("m0")]
     assert len(rows) == 13
     assert sum("sagx" in r for r in rows) == 5  # the meters at and below bus 6
+
+
+def test_ep11_restarts_the_load_profile(make_fleet: Callable[..., Fleet]) -> None:
+    fleet = make_fleet("none")
+    served, sim = serve_meter(fleet, 3)
+    clock = ManualClock(START + 2 * 86400 + 3600)
+    c = client(served.server.handle, clock)
+    status = get_table("BT63").decode(c.read(63), sim.ctx)["sets"][0]
+    assert status["nbr_valid_blocks"] == 3 and status["nbr_valid_int"] == 4
+    assert c.run_procedure(2048 + 11, bytes([0])).result == 0
+    status = get_table("BT63").decode(c.read(63), sim.ctx)["sets"][0]
+    assert status["nbr_valid_blocks"] == 0
+    clock.advance(1800)
+    status = get_table("BT63").decode(c.read(63), sim.ctx)["sets"][0]
+    assert status["nbr_valid_blocks"] == 1 and status["nbr_valid_int"] == 6
+    values = [
+        iv["values"][0]
+        for b in get_table("BT64").decode(served.store.read(64, clock.now()), sim.ctx)["blocks"]
+        for iv in b["intervals"]
+    ]
+    assert sum(1 for v in values if v) <= 2  # only the intervals closed since the reset

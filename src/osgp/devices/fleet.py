@@ -239,6 +239,8 @@ class Fleet:
         self._v_acc = np.zeros((n, 3))
         self._v_secs = 0.0
         self.intervals_done = 0  # closed 15-minute intervals since start
+        #: Per meter: the first interval the load profile holds (EP11 / BP04 move it).
+        self.lp_from = np.full(n, interval_index(self.t), dtype=np.int64)
         # self-reads: ring of snapshots (time, S, T) shared in time by all meters
         r = config.self_reads
         self.sr_S = np.zeros((n, r, NSUM))
@@ -640,12 +642,25 @@ class Fleet:
         s[FWD_MINUS_REV] = max(0.0, s[FWD_WH] - s[REV_WH])
         return s
 
-    def lp_block_info(self) -> tuple[int, int, int]:
-        """(valid blocks, index of the current block element, closed intervals in it)."""
+    def lp_block_info(self, i: int) -> tuple[int, int, int]:
+        """Meter ``i``'s LP set 1: (valid blocks, current block element, intervals in it)."""
         blocks = self.config.lp_blocks
-        k_first = interval_index(self.t0)
+        k_first = int(self.lp_from[i])
         k_now = interval_index(self.t)
-        first_day, day = k_first // 96, (k_now - 1) // 96 if self.intervals_done else k_first // 96
-        valid = min(blocks, day - first_day + 1) if self.intervals_done else 0
-        in_block = (k_now - 1) % 96 + 1 if self.intervals_done else 0
-        return valid, day % blocks, in_block
+        if k_now <= k_first:
+            return 0, (k_first // 96) % blocks, 0
+        day = (k_now - 1) // 96
+        return min(blocks, day - k_first // 96 + 1), day % blocks, (k_now - 1) % 96 + 1
+
+    def lp_blocks_total(self, i: int) -> int:
+        """Blocks meter ``i`` has started since its load profile was (re)set."""
+        k_first, k_now = int(self.lp_from[i]), interval_index(self.t)
+        return 0 if k_now <= k_first else (k_now - 1) // 96 - k_first // 96 + 1
+
+    def reset_load_profile(self, i: int) -> None:
+        """EP11: meter ``i``'s load profile starts again with the running interval."""
+        self.lp_from[i] = interval_index(self.t)
+        self.lp1[i] = 0
+        self.lp1_status[i] = 0
+        self.lp2[i] = 0
+        self._lp_start[i] = np.floor(self.S[i, :LP1_CHANNELS])

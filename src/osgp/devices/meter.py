@@ -181,6 +181,12 @@ class SimulatedMeter(DeviceHooks):
             self.fleet.set_relay(self.i, closed is not False)
         return True
 
+    def reset_load_profile(self, data_set: int | None, now: float) -> None:
+        """EP11 (or BP04 on the LP list): set 1 (index 0) or all sets start again."""
+        if data_set in (None, 0):
+            self.fleet.reset_load_profile(self.i)
+            self.lists[63] = _ListPointer()
+
     def demand_reset(self, now: float) -> None:
         self.sim(now)
         super().demand_reset(now)
@@ -257,7 +263,9 @@ class SimulatedMeter(DeviceHooks):
                 int.from_bytes(image[1:3], "little"),
                 int.from_bytes(image[9:11], "little"),
             )
-        if valid == 0:
+        if valid == 0 and table_id == 63:
+            self.reset_load_profile(0, self.fleet.t)
+        elif valid == 0:
             lp.start = lp.acked = total
         else:
             lp.acked = total - unread
@@ -267,9 +275,7 @@ class SimulatedMeter(DeviceHooks):
             return len(self.fleet.events[self.i])
         if table_id == 26:
             return len(self.fleet.sr_time)
-        valid, _, _ = self.fleet.lp_block_info()
-        first = interval_index(self.fleet.t0) // 96
-        return (interval_index(self.fleet.t) - 1) // 96 - first + 1 if valid else 0
+        return self.fleet.lp_blocks_total(self.i)
 
     # -- rendering helpers ------------------------------------------------------------------
     def _decode(self, name: str, image: bytes) -> dict[str, Any]:
@@ -414,11 +420,11 @@ def calendar_image(m: SimulatedMeter, image: bytes) -> bytes:
 def _bt63(m: SimulatedMeter, image: bytes) -> bytes:
     f = m.fleet
     v = m._decode("BT63", image)
-    valid, element, in_block = f.lp_block_info()
+    valid, element, in_block = f.lp_block_info(m.i)
     total = m._list_total(63)
     s1 = v["sets"][0]
     lp = m.lists[63]
-    s1["nbr_valid_blocks"] = min(valid, total - lp.start)
+    s1["nbr_valid_blocks"] = valid
     s1["last_block_element"] = element
     s1["last_block_seq_nbr"] = total
     s1["nbr_unread_blocks"] = min(lp.unread(total), f.config.lp_blocks)
@@ -442,11 +448,17 @@ def _bt64(m: SimulatedMeter, image: bytes) -> bytes:
     v = m._decode("BT64", image)
     blocks = v["blocks"]
     nb = len(blocks)
-    k_first = interval_index(f.t0)
+    k_first = int(f.lp_from[i])
     k_last = interval_index(f.t) - 1  # last closed interval
-    if f.intervals_done == 0:
-        return image
-    for day in range(max(k_first // 96, k_last // 96 - nb + 1), k_last // 96 + 1):
+    days = range(max(k_first // 96, k_last // 96 - nb + 1), k_last // 96 + 1)
+    live = {day % nb for day in days}
+    for j, block in enumerate(blocks):  # blocks outside the valid range are empty
+        if j not in live:
+            block["blk_end_time"] = STimeDate()
+            for iv in block["intervals"]:
+                iv["values"] = [0] * len(iv["values"])
+                iv["extended_status"] = [0] * len(iv["extended_status"])
+    for day in days:
         block = blocks[day % nb]
         end_k = min((day + 1) * 96 - 1, k_last)
         block["blk_end_time"] = _std(f.meter_time(i, (end_k + 1) * INTERVAL + _epoch_offset()))
