@@ -14,10 +14,12 @@ on-demand jobs go to the front of the queue. The concentrator is a
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
 from osgp.dc import messages as m
@@ -68,6 +70,13 @@ class ConcentratorConfig:
 
 
 @dataclass
+class _Run:
+    name: str
+    job: Job
+    value: Any
+
+
+@dataclass
 class _Waiting:
     handle: int
     op: Send | Broadcast
@@ -98,10 +107,12 @@ class Concentrator:
         )
         self.topology = Topology(config.neuron_id, required_snr=config.required_snr)
         self.now = 0.0
-        self.jobs: deque[tuple[str, Job]] = deque()
-        self._job: tuple[str, Job] | None = None
+        self._urgent: deque[_Run] = deque()
+        self._normal: deque[_Run] = deque()
+        self._sleeping: list[tuple[float, int, _Run]] = []
+        self._seq = count()
+        self._active: _Run | None = None
         self._wait: _Waiting | None = None
-        self._sleep_until: float | None = None
         self._snr = 0.0
         self.replies: list[tuple[bytes, m.Reply, float]] = []  # (discoverer, reply, ssi2)
         self.service_pins: list[tuple[bytes, float]] = []
@@ -123,18 +134,26 @@ class Concentrator:
     # -- jobs ------------------------------------------------------------------------------
 
     def submit(self, name: str, job: Job, *, urgent: bool = False) -> None:
-        if urgent:
-            self.jobs.appendleft((name, job))
-        else:
-            self.jobs.append((name, job))
+        """Queue a job; ``urgent`` jobs (on-demand reads and commands) run before queued
+        scheduled work, between its transactions."""
+        (self._urgent if urgent else self._normal).append(_Run(name, job, None))
 
     @property
     def busy(self) -> bool:
-        return self._job is not None or bool(self.jobs)
+        return bool(self._active or self._urgent or self._normal or self._sleeping)
+
+    @property
+    def jobs(self) -> list[str]:
+        """Names of the jobs not finished yet."""
+        names = [r.name for r in (*self._urgent, *self._normal)]
+        names += [r.name for _, _, r in self._sleeping]
+        if self._active is not None:
+            names.insert(0, self._active.name)
+        return names
 
     @property
     def current_job(self) -> str | None:
-        return self._job[0] if self._job is not None else None
+        return self._active.name if self._active is not None else None
 
     def transact(
         self, target: bytes, apdu: APDU, service: Service = Service.REQUEST
@@ -149,42 +168,52 @@ class Concentrator:
         if self.log is not None:
             self.log(self.now, text)
 
-    def _advance(self, value: Any) -> None:
-        """Resume the current job with ``value``; start the next job when it ends."""
-        while True:
-            if self._job is None:
-                if not self.jobs:
-                    if self.on_idle is not None:
-                        cb, self.on_idle = self.on_idle, None
-                        cb(self.now)
-                        if self.jobs:
-                            continue
-                    return
-                self._job = self.jobs.popleft()
-                value = None
-            _name, gen = self._job
+    def _advance(self) -> None:
+        """Run jobs until one has a transaction in flight or none is ready.
+
+        One transaction at a time (the node has one open transaction per class): the job that
+        owns it waits for its outcome; a sleeping job lets the others run meanwhile.
+        """
+        while self._wait is None:
+            while self._sleeping and self._sleeping[0][0] <= self.now + 1e-9:
+                _, _, run = heapq.heappop(self._sleeping)
+                self._normal.appendleft(run)
+            if self._urgent:
+                run = self._urgent.popleft()
+            elif self._normal:
+                run = self._normal.popleft()
+            else:
+                if self.on_idle is not None and not self._sleeping:
+                    cb, self.on_idle = self.on_idle, None
+                    cb(self.now)
+                    if self._urgent or self._normal:
+                        continue
+                return
             try:
-                op = gen.send(value)
+                op = run.job.send(run.value)
             except StopIteration:
-                self._job = None
-                value = None
                 continue
+            run.value = None
             if isinstance(op, Sleep):
                 if op.until <= self.now:
-                    value = None
-                    continue
-                self._sleep_until = op.until
-                return
+                    self._normal.appendleft(run)
+                else:
+                    heapq.heappush(self._sleeping, (op.until, next(self._seq), run))
+                continue
             immediate = self._start_send(op) if isinstance(op, Send) else self._start_broadcast(op)
             if immediate is not None:
-                value = immediate
+                run.value = immediate
+                self._normal.appendleft(run)
                 continue
-            return
+            self._active = run
 
     def _resume(self, value: Any) -> None:
         self._wait = None
-        self._sleep_until = None
-        self._advance(value)
+        run, self._active = self._active, None
+        if run is not None:
+            run.value = value
+            self._normal.appendleft(run)
+        self._advance()
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -274,8 +303,10 @@ class Concentrator:
         return self.node.frames_to_send()
 
     def next_timer(self) -> float | None:
-        times = [t for t in (self.node.next_timer(), self._sleep_until) if t is not None]
-        if self._job is None and self.jobs:
+        times = [t for t in (self.node.next_timer(),) if t is not None]
+        if self._sleeping:
+            times.append(self._sleeping[0][0])
+        if self._wait is None and (self._urgent or self._normal):
             times.append(self.now)
         return min(times) if times else None
 
@@ -285,10 +316,8 @@ class Concentrator:
         if nt is not None and nt <= now + 1e-9:
             self.node.handle_timer(now)
         self._drain()
-        if self._sleep_until is not None and self._sleep_until <= now + 1e-9:
-            self._resume(None)
-        elif self._job is None and self._wait is None and self._sleep_until is None:
-            self._advance(None)
+        if self._wait is None:
+            self._advance()
 
     def transmitted(self, now: float, frame: bytes) -> None:
         self.now = max(self.now, now)

@@ -45,6 +45,8 @@ CHUNK = 150
 DIRECT_OVERHEAD = 12
 #: Lists of BP05 (osgp.app.procedures): event log 1, load-profile set 1 is 3.
 LIST_EVENT_LOG = 1
+#: CHOICE: cycles without a read after which a device is reported missing.
+MISSING_CYCLES = 3
 LIST_LP1 = 3
 
 
@@ -68,7 +70,8 @@ class Collector:
         self.omak_for = omak_for
         self.store = store
         self.table_sizes = dict(DEFAULT_TABLE_SIZES if table_sizes is None else table_sizes)
-        self.clients: dict[bytes, PlcClient] = {}
+        self.sequence: dict[bytes, int] = {}  # last OSGP sequence number used per device
+        self.missed: dict[bytes, int] = {}  # consecutive cycles a device was not read
         self.psn: dict[bytes, int] = {}
         self.stats: dict[str, float] = {
             "reads_attempted": 0,
@@ -83,9 +86,9 @@ class Collector:
     # -- one exchange ----------------------------------------------------------------------
 
     def c12(self, nid: bytes, request: Request) -> Generator[Op, Any, Response | None]:
-        client = self.clients.get(nid)
-        if client is None:
-            client = self.clients[nid] = PlcClient(self.omak_for(nid))
+        # One client per exchange, the device's sequence number carried over: jobs that run
+        # between each other's transactions never share a client's request state.
+        client = PlcClient(self.omak_for(nid), sequence=self.sequence.get(nid, 0))
         raw = request.to_bytes()
         apdu = client.request(raw)
         for _ in range(2):
@@ -95,6 +98,7 @@ class Collector:
                 return None
             resp_apdu = out.apdu.to_bytes()
             ev = client.receive(resp_apdu)
+            self.sequence[nid] = client.sequence
             self.stats["min_airtime"] += direct_frame_airtime(len(apdu)) + direct_frame_airtime(
                 len(resp_apdu)
             )
@@ -208,6 +212,8 @@ class Collector:
                 ok = yield from self.billing_read(nid, period, kind)
                 if ok:
                     done.add(nid)
+        for n in targets:
+            self.missed[n] = 0 if n in done else self.missed.get(n, 0) + 1
         self.stats["reads_attempted"] += len(targets)
         self.stats["reads_succeeded"] += len(done)
         elapsed = max(1e-9, dc.now - start)
@@ -225,9 +231,15 @@ class Collector:
             "collection_efficiency": min_air / elapsed,
             "airtime_efficiency": (min_air / air) if air > 0 else None,
             "reroutes": dc.stats["reroutes"] - reroutes0,
+            "missing_devices": sorted(n.hex() for n in targets if self.removed(n)),
         }
         self.cycles.append(summary)
         return summary
+
+    def removed(self, nid: bytes) -> bool:
+        """A device not read in :data:`MISSING_CYCLES` cycles in a row, through every path and
+        after re-discovery, is reported as missing (removed or dead)."""
+        return self.missed.get(nid, 0) >= MISSING_CYCLES
 
     def load_profile(self, nid: bytes) -> Generator[Op, Any, int | None]:
         """Unread blocks of LP set 1, then BP05; returns how many blocks were collected."""
