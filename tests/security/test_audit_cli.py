@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,17 @@ def test_cli_audits_a_served_meter_over_mep(capsys: pytest.CaptureFixture[str]) 
     assert checks["default-key"] == "critical"
     assert checks["security-mode"] == "high"
     assert checks["mep-legacy"] == "high"
+
+
+def test_cli_audits_a_network_from_a_fleet_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps([{"endpoint": "sim:aes"}, {"endpoint": "sim:default"}]))
+    assert main(["audit", "--fleet", str(fleet), "--json"]) == 1
+    found = {(f["meter"], f["check"]) for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert ("sim:default", "default-key") in found
+    assert not any(m == "sim:aes" and c != "pk-enabled" for m, c in found)
+    fleet.write_text('{"endpoint": "sim:aes"}')
+    assert main(["audit", "--fleet", str(fleet)]) == 2
+    assert "JSON list" in capsys.readouterr().err

@@ -33,7 +33,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("endpoints", nargs="+", metavar="METER-ENDPOINT")
+    p.add_argument("endpoints", nargs="*", metavar="METER-ENDPOINT")
+    p.add_argument(
+        "--fleet",
+        metavar="FILE.json",
+        help='a network: a JSON list of {"endpoint": "...", "mak": "...", "mk": "...", ...}',
+    )
     p.add_argument("--recover-key", action="store_true", help="run the OMA-digest key recovery")
     p.add_argument("--json", action="store_true", help="print JSON")
     for name, what in (
@@ -164,6 +169,27 @@ def _describe(attack: dict[str, Any]) -> str:
     )
 
 
+def _fleet(args: argparse.Namespace) -> list[tuple[str, argparse.Namespace]]:
+    """The meters of a network file, each with its own keys (the command line's as defaults)."""
+    import json
+    from pathlib import Path
+
+    entries = json.loads(Path(args.fleet).read_text())
+    if not isinstance(entries, list):
+        raise ValueError("expected a JSON list of meters")
+    out: list[tuple[str, argparse.Namespace]] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("endpoint"), str):
+            raise ValueError(f'entry {i} needs an "endpoint" string')
+        job = argparse.Namespace(**vars(args))
+        for name in ("mak", "mbk", "mk", "pk", "rk", "captured"):
+            if name in entry:
+                setattr(job, name, str(entry[name]))
+        job.aes = bool(entry.get("aes", args.aes))
+        out.append((entry["endpoint"], job))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from osgp.audit import checks
     from osgp.audit.oma_attack import demonstrate, simulated_meter
@@ -171,13 +197,23 @@ def run(args: argparse.Namespace) -> int:
 
     views: list[checks.MeterView] = []
     attacks: list[dict[str, Any]] = []
-    try:
-        mep_key = _key(args, ("MAK", "MBK"))
-        opt_key = _key(args, ("MK", "PK", "RK"))
-    except KeyFormatError as exc:
-        print(f"osgp audit: {exc}", file=sys.stderr)
+    jobs = [(ep, args) for ep in args.endpoints]
+    if args.fleet:
+        try:
+            jobs += _fleet(args)
+        except (OSError, ValueError) as exc:
+            print(f"osgp audit: --fleet {args.fleet}: {exc}", file=sys.stderr)
+            return 2
+    if not jobs:
+        print("osgp audit: give a METER-ENDPOINT or --fleet FILE", file=sys.stderr)
         return 2
-    for ep in args.endpoints:
+    for ep, job in jobs:
+        try:
+            mep_key = _key(job, ("MAK", "MBK"))
+            opt_key = _key(job, ("MK", "PK", "RK"))
+        except KeyFormatError as exc:
+            print(f"osgp audit: {ep}: {exc}", file=sys.stderr)
+            return 2
         if ep.startswith("sim:"):
             kind = ep[4:]
             if kind not in ("rc4", "aes", "default"):
@@ -201,9 +237,9 @@ def run(args: argparse.Namespace) -> int:
             if mep_key is None:
                 print("osgp audit: a MEP endpoint needs --mak or --mbk", file=sys.stderr)
                 return 2
-            views.append(checks.view_over_mep(url, mep_key[1], level=mep_key[0], aes=args.aes))
+            views.append(checks.view_over_mep(url, mep_key[1], level=mep_key[0], aes=job.aes))
             if args.recover_key:
-                attacks.append(_mep_attack(url, args, mep_key[1]))
+                attacks.append(_mep_attack(url, job, mep_key[1]))
         elif ep.startswith("optical:"):
             url = ep[8:]
             if opt_key is None:
