@@ -17,6 +17,10 @@ EXPECTED = [
     ("BT00", "manufacturer", 3, 4),
     ("BT00", "nbr_pending", 18, 1),
     ("BT01", "ed_model", 4, 8),
+    ("BT04", "last_activation_time", 10 + 20, 5),  # BT00.13 + BT00.14 ([OPT] p.11)
+    ("BT04", "nbr_pending_activations", 10 + 20 + 5, 1),
+    ("BT04", "pending_activations[0]", 10 + 20 + 6, 8),
+    ("BT04", "pending_activations[0].table", 10 + 20 + 12, 2),
     ("BT01", "fw_version_number", 14, 1),
     ("BT01", "mfg_serial_no", 16, 16),
     ("BT03", "ed_std_status1", 1, 2),

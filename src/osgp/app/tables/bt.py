@@ -257,6 +257,67 @@ BT03 = Table(
 )
 
 # ---------------------------------------------------------------------------------------------
+# BT04 Pending Status. [OPT] p.10-11: pending-table bitmaps sized by BT00.13/14, the last
+# activation, and BT00.18 8-byte activation records (PED fields + table number).
+# ---------------------------------------------------------------------------------------------
+_ACTIVATION_CODE = ref(".ped_flags.event_code")
+
+BT04 = Table(
+    4,
+    "BT04",
+    "Pending Status",
+    (
+        BitSet("std_tbls_pending", ref("BT00.dim_std_tbls_used")),
+        BitSet("mfg_tbls_pending", ref("BT00.dim_mfg_tbls_used")),
+        STIME_DATE("last_activation_time"),
+        UINT8("nbr_pending_activations"),
+        Array(
+            "pending_activations",
+            Record(
+                "activation",
+                (
+                    Bits(
+                        "ped_flags",
+                        1,
+                        [
+                            UBits("event_code", 0, 3),
+                            Bit("self_read_flag", 4),
+                            Bit("demand_reset_flag", 5),
+                            Fill("filler", 6, 7),
+                        ],
+                    ),
+                    STIME_DATE("event_storage", when=_ACTIVATION_CODE.eq(0)),
+                    Record(
+                        "event_storage",
+                        (
+                            UINT8("weeks"),
+                            UINT8("days"),
+                            UINT8("hours"),
+                            UINT8("minutes"),
+                            UINT8("seconds"),
+                        ),
+                        when=_ACTIVATION_CODE.eq(1),
+                    ),
+                    BINARY("event_storage", 5, when=_ACTIVATION_CODE.ge(2)),
+                    Bits(
+                        "table",
+                        2,
+                        [
+                            UBits("tbl_proc_nbr", 0, 11),
+                            Bit("still_pending", 12),
+                            Fill("filler", 13, 15),
+                        ],
+                        doc="table number without the 4096 offset",
+                    ),
+                ),
+            ),
+            ref("BT00.nbr_pending"),
+        ),
+    ),
+    source="[OPT] p.10-11",
+)
+
+# ---------------------------------------------------------------------------------------------
 # BT05 Device Identification: not given by either guide ([ANSI] p.43 only names it). C12.19
 # IDENT_RCD: CHAR[20] when BT00.id_form = 0, else BCD[10]. CHOICE, see docs/tables.md.
 # ---------------------------------------------------------------------------------------------

@@ -1163,7 +1163,7 @@ class Record(Field):
         return out
 
     def size(self, env: _Env) -> int:
-        return _fields_size(self.fields, env)
+        return _fields_size(self.fields, env, _sub_value(env, self.name))
 
     def decode(self, r: _Reader, env: _Env) -> dict[str, Any]:
         env.path.append(self.name)
@@ -1233,17 +1233,20 @@ class Array(Field):
         n = self._n(env)
         total = 0
         env.path.append(self.name)
+        items = env.scopes[-1].get(self.name) if isinstance(env.scopes[-1], Mapping) else None
+        if not isinstance(items, list | tuple) or len(items) != n:
+            items = None
         try:
-            if not _field_uses_index(self.element):
+            if not _field_uses_index(self.element) and not _field_uses_local(self.element):
                 # Every element has the same size: one evaluation, not n (n may be 65535).
                 if n:
                     env.path.append(0)
-                    total = n * _element_size(self.element, env)
+                    total = n * _element_size(self.element, env, None)
                     env.path.pop()
                 return total
             for i in range(n):
                 env.path.append(i)
-                total += _element_size(self.element, env)
+                total += _element_size(self.element, env, None if items is None else items[i])
                 env.path.pop()
         finally:
             env.path.pop()
@@ -1322,10 +1325,21 @@ class Array(Field):
 # directly under "name[i]".
 
 
-def _element_size(element: Field, env: _Env) -> int:
+def _element_size(element: Field, env: _Env, value: Any) -> int:
     if isinstance(element, Record):
-        return _fields_size(element.fields, env)
+        return _fields_size(element.fields, env, value)
     return element.size(env)
+
+
+def _sub_value(env: _Env, name: str) -> Any:
+    scope = env.scopes[-1]
+    return scope.get(name) if isinstance(scope, Mapping) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_uses_local(f: Field) -> bool:
+    """True if the field's size or presence reads a field of its own record ("." references)."""
+    return any(path.startswith(".") for path in f.refs())
 
 
 def _decode_element(element: Field, r: _Reader, env: _Env) -> Any:
@@ -1353,11 +1367,16 @@ def _static_size(f: Field) -> int:
     return 0
 
 
-def _fields_size(fields: Sequence[Field], env: _Env) -> int:
+def _fields_size(fields: Sequence[Field], env: _Env, value: Any = None) -> int:
+    """Size of a record; ``value`` (when known) answers conditions on the record's own fields."""
     total = 0
-    for f in fields:
-        if f.present(env):
-            total += f.size(env)
+    env.scopes.append(value if isinstance(value, Mapping) else {})
+    try:
+        for f in fields:
+            if f.present(env):
+                total += f.size(env)
+    finally:
+        env.scopes.pop()
     return total
 
 
@@ -1538,7 +1557,7 @@ class Table:
         else:
             root = {}  # never build a default value just to size it (BT64 can be huge)
         env = self._env(ctx, root)
-        return _fields_size(self.fields, env)
+        return _fields_size(self.fields, env, root)
 
     def default(self, ctx: TableContext | None = None) -> dict[str, Any]:
         """An all-zero value (blank strings, zero dates, empty sets) for this context."""

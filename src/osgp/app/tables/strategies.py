@@ -142,6 +142,7 @@ SMALL_DIMENSIONS: tuple[tuple[str, tuple[str, ...], int], ...] = (
     ("BT00", ("dim_mfg_proc_used",), 2),
     ("BT00", ("dim_mfg_status_used",), 12),
     ("BT00", ("format_control_2", "id_form"), 1),
+    ("BT00", ("nbr_pending",), 3),
     ("BT20", ("nbr_tiers",), 4),
     ("BT21", ("nbr_self_reads",), 2),
     ("BT21", ("nbr_summations",), 4),
