@@ -33,6 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--measured-curve", nargs="?", const="", default=None, metavar="FILE",
         help="use the software modem's measured BER curve (the shipped one without FILE)",
     )  # fmt: skip
+    p.add_argument(
+        "--workers", type=int, default=0,
+        help="segment 'all': run segments on a local Dask cluster of N processes (0: in turn)",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -54,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from osgp.plc.sim import Simulation
     from osgp.plc.stats import draw_links, write_link_csv
+
+    if scenario.segment == "all":
+        return _run_all(args, scenario)
 
     curve = None
     if args.measured_curve is not None:
@@ -81,6 +88,37 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print(render(summary))
+    return 0
+
+
+def _run_all(args: argparse.Namespace, scenario: Any) -> int:
+    """Every segment of the grid, one simulation each (``segment = "all"``)."""
+    from osgp.plc.multi import run_segments
+    from osgp.plc.stats import write_link_csv
+
+    unsupported = [o for o in ("pcap", "sniffer", "links_png", "measured_curve")
+                   if getattr(args, o) is not None]  # fmt: skip
+    if unsupported:
+        opts = ", ".join("--" + o.replace("_", "-") for o in unsupported)
+        print(f"osgp simulate: {opts} need a single segment", file=sys.stderr)
+        return 2
+    summary = run_segments(scenario, seed=args.seed, hours=args.hours, workers=args.workers)
+    if args.links_csv:
+        write_link_csv(summary["links"], args.links_csv)
+    if args.json:
+        json.dump(summary, sys.stdout, indent=1)
+        print()
+    else:
+        print(render(summary))
+        for seg in summary["segments"]:
+            r, tr = seg["reachability"], seg["traffic"]
+            ok = tr["poll_success"]
+            print(
+                f"  {seg['segment']:14s} {seg['nodes']:4d} nodes  "
+                f"{r['need_repeater']:3d} need a repeater  "
+                f"utilisation {100 * seg['medium']['utilisation']:.2f} %  "
+                f"polls {'-' if ok is None else f'{100 * ok:.1f} %'}"
+            )
     return 0
 
 

@@ -423,6 +423,8 @@ class Simulation:
 
 
 def _segment_for(scenario: Scenario) -> Segment:
+    if scenario.segment == "all":
+        raise ValueError("segment 'all' runs one simulation per segment: use osgp.plc.multi")
     seg = load_segment(scenario.grid, scenario.segment)
     meters = seg.meters[:: scenario.every_nth_load]
     if scenario.max_meters:

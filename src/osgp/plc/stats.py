@@ -147,11 +147,15 @@ def link_rows(sim: Simulation) -> list[dict[str, Any]]:
 
 
 def write_link_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
+    """The link table as CSV (columns :data:`LINK_COLUMNS`, led by ``segment`` if rows have it)."""
+    columns = list(LINK_COLUMNS)
+    if rows and "segment" in rows[0]:
+        columns.insert(0, "segment")
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(LINK_COLUMNS))
+        w = csv.DictWriter(fh, fieldnames=columns)
         w.writeheader()
         for row in rows:
-            w.writerow({k: row[k] for k in LINK_COLUMNS})
+            w.writerow({k: row[k] for k in columns})
 
 
 def draw_links(sim: Simulation, rows: list[dict[str, Any]], path: str | Path) -> None:

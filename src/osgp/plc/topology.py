@@ -36,6 +36,7 @@ __all__ = [
     "SegmentNode",
     "load_segment",
     "schutterwald_segment_names",
+    "segment_names",
     "star_segment",
     "subset",
 ]
@@ -249,6 +250,16 @@ def load_segment(grid: str, segment: str | None = None) -> Segment:
     raise ValueError(
         f"unknown grid {grid!r}: use 'simbench:<code>' or 'pandapower:lv_schutterwald'"
     )
+
+
+def segment_names(grid: str) -> list[str | None]:
+    """Every segment of ``grid`` (one per transformer): names for lv_schutterwald, ``[None]``
+    for a simbench LV grid (one transformer)."""
+    if grid == "pandapower:lv_schutterwald":
+        return list(schutterwald_segment_names())
+    if grid.startswith("simbench:"):
+        return [None]
+    raise ValueError(f"unknown grid {grid!r}")
 
 
 @functools.lru_cache(maxsize=1)
