@@ -228,3 +228,21 @@ def test_ep11_restarts_the_load_profile(make_fleet: Callable[..., Fleet]) -> Non
         for iv in b["intervals"]
     ]
     assert sum(1 for v in values if v) <= 2  # only the intervals closed since the reset
+
+
+def test_alarms_raised_after_the_last_read_survive_a_procedure_writing_bt03(
+    make_fleet: Callable[..., Fleet],
+) -> None:
+    fleet = make_fleet("none")
+    served, _sim = serve_meter(fleet, 0)
+    clock = ManualClock(START + 60)
+    c = client(served.server.handle, clock)
+    assert not c.read(3)[7] & 0x02
+    fleet.tamper(0)  # raised, not read yet
+    assert c.run_procedure(2048 + 2, bytes([0])).result == 0  # EP02 writes BT03 (relay bits)
+    bt03 = c.read(3)
+    assert bt03[7] & 0x02 and bt03[4] & 0x04  # tamper kept, load disconnect changed set
+    assert c.run_procedure(2048 + 3, b"").result == 0  # EP03 clears all alarms
+    bt03 = c.read(3)
+    assert not bt03[7] & 0x02 and not bt03[4] & 0x04
+    assert bt03[0] & 0x01  # metering mode is not an alarm

@@ -16,6 +16,7 @@ A single meter served on a port is a view on one row (:class:`osgp.devices.meter
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -170,6 +171,9 @@ class Fleet:
         self.measured: BoolArray = np.array([d.phase_mask for d in definitions], dtype=bool)
         self.nphases = self.measured.sum(axis=1).astype(np.float64)
         self.schedule = Schedule()
+        #: Held while a served meter renders or changes the fleet: endpoints on threads (pty,
+        #: serial) and on asyncio may serve meters of the same fleet at once.
+        self.lock = threading.RLock()
         self.t = float(config.start)
         self.t0 = float(config.start)
         self._tiers = config.calendar.tier_table()
@@ -304,7 +308,7 @@ class Fleet:
                     pv_kwp=kwp,
                     pv_profile=pvp,
                     seed=seed * 1_000_003 + j,
-                    serial=f"{9_000_000_000_000_000 // 10**0 + j:016d}"[-16:],
+                    serial=f"{9_000_000_000_000_000 + seed * 100_000 + j:016d}",
                 )
             )
         return cls(defs, profiles, grid, config)

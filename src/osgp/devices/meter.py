@@ -27,6 +27,7 @@ from osgp.app.tables.defaults import pack_firmware_version, unpack_firmware_vers
 from osgp.devices.fleet import (
     ALARM_CODE_BANK,
     ALARM_SOFTWARE_CRC,
+    BT03_SIZE,
     EV,
     LP1_CHANNELS,
     Fleet,
@@ -128,6 +129,8 @@ class SimulatedMeter(DeviceHooks):
         self.active_bank = 0
         self.ctx: TableContext | None = None
         self.lists = {74: _ListPointer(), 26: _ListPointer(), 63: _ListPointer()}
+        #: BT03 as last served (see on_write).
+        self._bt03_seen = fleet.alarms[index].copy()
 
     # -- binding ----------------------------------------------------------------------------
     def attach(self, store: TableStore) -> None:
@@ -230,14 +233,26 @@ class SimulatedMeter(DeviceHooks):
         render = _RENDER.get(table_id)
         if render is None or self.store is None:
             return None
-        self.sim(now)
-        return render(self, self.store.image(table_id))
+        with self.fleet.lock:
+            self.sim(now)
+            return render(self, self.store.image(table_id))
 
     def on_write(self, table_id: int, image: bytes, now: float) -> None:
+        with self.fleet.lock:
+            self._on_write(table_id, image, now)
+
+    def _on_write(self, table_id: int, image: bytes, now: float) -> None:
         self.sim(now)
         i = self.i
         if table_id == 3:
-            self.fleet.alarms[i, : len(image)] = np.frombuffer(image, dtype=np.uint8)
+            # Apply only what the writer changed against the image it last saw: alarms the
+            # simulation raised since then stay set (EP03 and the relay procedures write BT03).
+            new = np.frombuffer(image, dtype=np.uint8)[:BT03_SIZE]
+            seen = self._bt03_seen[: len(new)]
+            cleared, raised = seen & ~new, new & ~seen
+            row = self.fleet.alarms[i, : len(new)]
+            self.fleet.alarms[i, : len(new)] = (row & ~cleared) | raised
+            self._bt03_seen = self.fleet.alarms[i].copy()
         elif table_id in (74, 26, 63):
             self._list_written(table_id, image)
         elif table_id == ET09:
@@ -321,7 +336,8 @@ def _bt01(m: SimulatedMeter, image: bytes) -> bytes:
 
 
 def _bt03(m: SimulatedMeter, image: bytes) -> bytes:
-    a = bytes(m.fleet.alarms[m.i])
+    m._bt03_seen = m.fleet.alarms[m.i].copy()
+    a = bytes(m._bt03_seen)
     return a[: len(image)] + image[len(a) :]
 
 
