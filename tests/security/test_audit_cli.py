@@ -130,3 +130,30 @@ def test_cli_audits_a_network_from_a_fleet_file(
     fleet.write_text('{"endpoint": "sim:aes"}')
     assert main(["audit", "--fleet", str(fleet)]) == 2
     assert "JSON list" in capsys.readouterr().err
+
+
+def test_cli_audits_a_served_meter_over_the_optical_port(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osgp", "meter", "serve", "--optical", "tcp://127.0.0.1:0",
+         "--mk", "master-key-1", "--plc-lockout", "0", "--duration", "60"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("optical tcp://"), line
+        url = line.split(" ", 1)[1]
+        rc = main(["audit", f"optical:{url}", "--mk", "master-key-1", "--json"])
+        doc = json.loads(capsys.readouterr().out)
+        assert main(["audit", f"optical:{url}", "--mk", "wrong-key"]) == 0
+        wrong = capsys.readouterr().out
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    checks = {f["check"]: f["severity"] for f in doc["findings"]}
+    assert rc == 1
+    assert checks["lockout-off"] == "high"  # ET55.20 = 0 read from the meter's tables
+    assert checks["security-mode"] == "high"
+    assert "0x0B" in wrong or "refused" in wrong  # a wrong password reads nothing
