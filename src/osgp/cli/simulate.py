@@ -44,9 +44,11 @@ def run(args: argparse.Namespace) -> int:
     from osgp.plc.scenario import ScenarioError, list_scenarios, load_scenario
 
     if args.list:
-        for sc in list_scenarios():
+        shipped = list_scenarios()
+        width = max(len(sc.name) for sc in shipped)
+        for sc in shipped:
             seg = f" segment {sc.segment}" if sc.segment else ""
-            print(f"{sc.name:14s} {sc.grid}{seg}  {sc.hours:g} h  {sc.description}")
+            print(f"{sc.name:{width}s}  {sc.grid}{seg}, {sc.hours:g} h: {sc.description}")
         return 0
     if not args.scenario:
         print("osgp simulate: give a SCENARIO (or --list)", file=sys.stderr)
