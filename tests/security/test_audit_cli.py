@@ -157,3 +157,12 @@ def test_cli_audits_a_served_meter_over_the_optical_port(
     assert checks["lockout-off"] == "high"  # ET55.20 = 0 read from the meter's tables
     assert checks["security-mode"] == "high"
     assert "0x0B" in wrong or "refused" in wrong  # a wrong password reads nothing
+
+
+def test_unreachable_meter_is_listed_and_the_others_audited(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["audit", "optical:tcp://127.0.0.1:1", "sim:aes", "--mk", "x"]) == 3
+    captured = capsys.readouterr()
+    assert "optical tcp://127.0.0.1:1: not reachable" in captured.out
+    assert "sim:aes" in captured.out and "Connection refused" in captured.err

@@ -190,6 +190,13 @@ def _fleet(args: argparse.Namespace) -> list[tuple[str, argparse.Namespace]]:
     return out
 
 
+def _unreachable(name: str, exc: Exception) -> Any:
+    from osgp.audit.checks import MeterView
+
+    print(f"osgp audit: {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return MeterView(name, "not reachable", notes=[f"{type(exc).__name__}: {exc}"])
+
+
 def run(args: argparse.Namespace) -> int:
     from osgp.audit import checks
     from osgp.audit.oma_attack import demonstrate, simulated_meter
@@ -237,15 +244,21 @@ def run(args: argparse.Namespace) -> int:
             if mep_key is None:
                 print("osgp audit: a MEP endpoint needs --mak or --mbk", file=sys.stderr)
                 return 2
-            views.append(checks.view_over_mep(url, mep_key[1], level=mep_key[0], aes=job.aes))
-            if args.recover_key:
-                attacks.append(_mep_attack(url, job, mep_key[1]))
+            try:
+                views.append(checks.view_over_mep(url, mep_key[1], level=mep_key[0], aes=job.aes))
+                if args.recover_key:
+                    attacks.append(_mep_attack(url, job, mep_key[1]))
+            except Exception as exc:  # unreachable or silent: audit the others
+                views.append(_unreachable(f"mep {url}", exc))
         elif ep.startswith("optical:"):
             url = ep[8:]
             if opt_key is None:
                 print("osgp audit: an optical endpoint needs --mk, --pk or --rk", file=sys.stderr)
                 return 2
-            views.append(checks.view_over_optical(url, opt_key[1], level=opt_key[0]))
+            try:
+                views.append(checks.view_over_optical(url, opt_key[1], level=opt_key[0]))
+            except Exception as exc:
+                views.append(_unreachable(f"optical {url}", exc))
         else:
             print(
                 f"osgp audit: endpoint {ep!r}: use sim:rc4|sim:aes|sim:default, mep:URL or "
@@ -274,4 +287,6 @@ def run(args: argparse.Namespace) -> int:
         for a in attacks:
             print(_describe(a))
     worst = max((f.severity for f in findings), default=checks.Severity.INFO)
-    return 1 if worst >= checks.Severity.HIGH else 0
+    if worst >= checks.Severity.HIGH:
+        return 1
+    return 3 if any(v.source == "not reachable" for v in views) else 0
