@@ -246,3 +246,16 @@ def test_fewer_load_profile_sets_drop_their_tables() -> None:
     assert 64 in bt00["std_tbls_used"] and 65 not in bt00["std_tbls_used"]
     assert len(images[61]) == 7 + 6  # one data set
     assert context_from_images(images).constants["lp_sets"] == 1
+
+
+def test_table_error_survives_pickling() -> None:
+    import pickle
+
+    err = TableError("needs 4 bytes", table="BT23", field="tot_data_block.summations[1]", offset=5)
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.table, back.field, back.offset, str(back)) == (
+        "BT23",
+        "tot_data_block.summations[1]",
+        5,
+        str(err),
+    )

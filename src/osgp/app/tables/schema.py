@@ -104,6 +104,16 @@ class TableError(ValueError):
         suffix = f" (offset {offset})" if offset is not None else ""
         super().__init__(f"{prefix}: {message}{suffix}" if prefix else f"{message}{suffix}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep table/field/offset across pickling (errors cross process boundaries under Dask).
+        return (_rebuild_table_error, (self.reason, self.table, self.field, self.offset))
+
+
+def _rebuild_table_error(
+    reason: str, table: str | None, field: str | None, offset: int | None
+) -> TableError:
+    return TableError(reason, table=table, field=field, offset=offset)
+
 
 # --------------------------------------------------------------------------------------------
 # Date/time values (OSGP time format 2: discrete UINT8 fields, [MEP] p.39-41, [OPT] p.5-7)
