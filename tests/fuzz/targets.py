@@ -308,6 +308,33 @@ def _pcap() -> list[Target]:
     ]
 
 
+def _headend() -> list[Target]:
+    """The concentrator-to-head-end link (the head-end's REST API inputs come later)."""
+    import json
+    import struct
+
+    from osgp.headend.link.protocol import ClientSession, LinkError, ServerSession
+
+    def frame(msg: dict[str, object]) -> bytes:
+        body = json.dumps(msg).encode()
+        return struct.pack(">I", len(body)) + body
+
+    # What a concentrator really sends first: its hello, from the client session itself.
+    hello = ClientSession("dc-1", "token", bytes(16), 0.0).data_to_send()
+    seeds = st.sampled_from(
+        [hello, frame({"type": "ping"}), frame({"type": "auth", "proof": "00" * 32}),
+         hello + frame({"type": "auth", "proof": "zz"}), frame({"type": "batch", "id": 1})]
+    )  # fmt: skip
+
+    def server(data: bytes) -> object:
+        session = ServerSession(lambda cid: "token" if cid == "dc-1" else None, bytes(16), 0.0)
+        events = session.receive_data(data, 0.0)
+        session.handle_timer(1000.0)
+        return events
+
+    return [Target("headend.link-server", server, (LinkError,), seeds)]
+
+
 def _selftest() -> list[Target]:
     """A decoder with a planted bug (an IndexError on a 0x01 first byte), to prove that the
     harness finds and records crashes. Only present with OSGP_FUZZ_SELFTEST=1."""
@@ -323,7 +350,9 @@ def _selftest() -> list[Target]:
 @cache
 def all_targets() -> tuple[Target, ...]:
     extra = _selftest() if os.environ.get("OSGP_FUZZ_SELFTEST") == "1" else []
-    return tuple(_lon() + _services() + _tables() + _framings() + _security() + _pcap() + extra)
+    return tuple(
+        _lon() + _services() + _tables() + _framings() + _security() + _pcap() + _headend() + extra
+    )
 
 
 def by_name(name: str) -> Target:
