@@ -259,3 +259,15 @@ def test_table_error_survives_pickling() -> None:
         5,
         str(err),
     )
+
+
+def test_tables_and_contexts_pickle(images: dict[int, bytes]) -> None:
+    import pickle
+
+    ctx = default_context()
+    bt23 = get_table("BT23")
+    bt23.decode(images[23], ctx)  # fills the compiled-codec cache (closures)
+    assert pickle.loads(pickle.dumps(bt23)) is bt23
+    assert pickle.loads(pickle.dumps(pending_table("BT54"))) is pending_table("BT54")
+    ctx2 = pickle.loads(pickle.dumps(ctx))
+    assert bt23.decode(images[23], ctx2) == bt23.decode(images[23], ctx)

@@ -1477,6 +1477,17 @@ class Table:
     def _env(self, ctx: TableContext | None, root: Mapping[str, Any]) -> _Env:
         return _Env(ctx if ctx is not None else TableContext(), self.name, root)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Declared tables travel by id (their compiled-codec cache holds closures).
+        from osgp.app.tables import registry
+
+        try:
+            if registry.get_table(self.id) is self:
+                return (registry.get_table, (self.id,))
+        except TableError:
+            pass
+        return (Table, (self.id, self.name, self.title, self.fields, self.source, self.variable))
+
     def _self_referencing(self) -> bool:
         return any(
             path.split(".", 1)[0] in ("", self.name) for f in self.fields for path in f.refs()
