@@ -11,7 +11,9 @@ of an event's cost is the model (channel, medium, MACs, nodes) rather than event
 
 Figures: ``setup_s``, ``sim_s_per_wall_s``, ``day_wall_s`` (a 24 h day extrapolated),
 ``frames_per_wall_s``, ``events_per_wall_s``, ``bare_loop_events_per_s``,
-``events_per_s_over_bare_loop``, ``utilisation``.
+``events_per_s_over_bare_loop``, ``utilisation``; and the contention trial's figures for 1, 10
+and 50 meters sending to the concentrator at once (``contention_n{N}_collisions``,
+``_delivered``, ``_seconds``: see ``osgp.plc.trials.contention_trial``).
 
 Run: ``.venv/bin/python benchmarks/bench_plc.py [HOURS]``.
 """
@@ -25,6 +27,7 @@ from collections.abc import Callable
 
 from osgp.plc.scenario import load_scenario
 from osgp.plc.sim import Simulation
+from osgp.plc.trials import contention_trial
 
 HOURS = 4.0
 
@@ -53,7 +56,7 @@ def run(hours: float = HOURS) -> dict[str, float]:
     events = sim.engine.events_run
     bare = _bare_loop(events)
     eps = events / wall
-    return {
+    out = {
         "nodes": float(sim.segment.n),
         "hours": hours,
         "setup_s": round(setup, 2),
@@ -66,6 +69,13 @@ def run(hours: float = HOURS) -> dict[str, float]:
         "events_per_s_over_bare_loop": round(eps / bare, 5),
         "utilisation": round(sim.medium.utilisation(sim.duration), 5),
     }
+    # Contention on the same medium model (star segment: everyone hears everyone).
+    for n in (1, 10, 50):
+        r = contention_trial(n, seed=1)
+        out[f"contention_n{n}_collisions"] = float(r.collisions)
+        out[f"contention_n{n}_delivered"] = float(r.delivered)
+        out[f"contention_n{n}_seconds"] = r.last_done_s
+    return out
 
 
 def main() -> None:
