@@ -246,3 +246,20 @@ def test_alarms_raised_after_the_last_read_survive_a_procedure_writing_bt03(
     bt03 = c.read(3)
     assert not bt03[7] & 0x02 and not bt03[4] & 0x04
     assert bt03[0] & 0x01  # metering mode is not an alarm
+
+
+def test_pending_activation_with_self_read_takes_one(make_fleet: Callable[..., Fleet]) -> None:
+    fleet = make_fleet("none")
+    served, sim = serve_meter(fleet, 1)
+    clock = ManualClock(START + 3600)
+    c = client(served.server.handle, clock)
+    ped = bytes([0x11, 0, 0, 0, 1, 0])  # relative (code 1), self-read first, in 1 minute
+    bt53 = served.store.image(53)
+    c.write(4096 + 53, ped + bt53)
+    clock.advance(120)
+    sr = get_table("BT26").decode(c.read(26, 0, 1922), sim.ctx)
+    assert sr["nbr_valid_entries"] == 1
+    entry = sr["self_reads"][0]
+    # due at 02:01 local; the server activates it at its next call (02:02)
+    assert (entry["time"].hour, entry["time"].minute) == (2, 2)
+    assert 0 < entry["register_data"]["tot_data_block"]["summations"][0] <= fleet.registers(1)[0]

@@ -249,7 +249,8 @@ class Fleet:
         r = config.self_reads
         self.sr_S = np.zeros((n, r, NSUM))
         self.sr_T = np.zeros((n, r, tiers, NSUM))
-        self.sr_time: list[float] = []
+        self.sr_times: list[list[float]] = [[] for _ in range(n)]
+        self.sr_count = np.zeros(n, dtype=np.int64)
         # demands: maximum 15-minute average W (fwd) and var (import) since the last reset
         self.demand = np.zeros((n, 2))
         self.demand_time = np.zeros((n, 2))
@@ -381,6 +382,19 @@ class Fleet:
             self.alarm(i, ALARM_COVER_REMOVED)
         else:
             raise ValueError(f"tamper kind {kind!r} is not magnetic or cover")
+
+    def _snapshot(self, rows: npt.NDArray[np.int64]) -> None:
+        r = self.sr_count[rows] % self.config.self_reads
+        self.sr_S[rows, r] = self.S[rows]
+        self.sr_T[rows, r] = self.T[rows]
+        self.sr_count[rows] += 1
+        for i in rows.tolist():
+            self.sr_times[i].append(self.t)
+
+    def self_read(self, i: int) -> None:
+        """An extra self-read of meter ``i`` now (e.g. before a pending table activates)."""
+        self._snapshot(np.array([i], dtype=np.int64))
+        self.alarm(i, ALARM_SELF_READ)
 
     def current_tier(self) -> int:
         return self._tier
@@ -633,10 +647,7 @@ class Fleet:
             self._v_secs = 0.0
         local = self.t + 60.0 * self.config.tz_minutes
         if int(local % 86400) == 60 * self.config.self_read_minute:
-            r = len(self.sr_time) % self.config.self_reads
-            self.sr_S[:, r] = self.S
-            self.sr_T[:, r] = self.T
-            self.sr_time.append(self.t)
+            self._snapshot(np.arange(self.n))
             self.alarms[:, ALARM_SELF_READ[0]] |= ALARM_SELF_READ[1]
 
     # -- reading ----------------------------------------------------------------------------------

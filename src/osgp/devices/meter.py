@@ -190,6 +190,12 @@ class SimulatedMeter(DeviceHooks):
             self.fleet.reset_load_profile(self.i)
             self.lists[63] = _ListPointer()
 
+    def self_read(self, now: float) -> None:
+        """A pending activation asked for a self-read first (PED bit 4)."""
+        with self.fleet.lock:
+            self.sim(now)
+            self.fleet.self_read(self.i)
+
     def demand_reset(self, now: float) -> None:
         self.sim(now)
         super().demand_reset(now)
@@ -289,7 +295,7 @@ class SimulatedMeter(DeviceHooks):
         if table_id == 74:
             return len(self.fleet.events[self.i])
         if table_id == 26:
-            return len(self.fleet.sr_time)
+            return len(self.fleet.sr_times[self.i])
         return self.fleet.lp_blocks_total(self.i)
 
     # -- rendering helpers ------------------------------------------------------------------
@@ -379,11 +385,12 @@ def _bt26(m: SimulatedMeter, image: bytes) -> bytes:
     entries = v["self_reads"]
     r = len(entries)
     lp = m.lists[26]
-    total = len(f.sr_time)
+    times = f.sr_times[i]
+    total = len(times)
     visible = total - lp.start
     for j in range(max(0, total - min(visible, r)), total):
         e = entries[j % r]
-        e["time"] = _std(m.local(f.sr_time[j]))
+        e["time"] = _std(m.local(times[j]))
         s = f.sr_S[i, j % f.config.self_reads].copy()
         s[7] = max(0.0, s[0] - s[1])
         _fill_register_block(m, e["register_data"], s, f.sr_T[i, j % f.config.self_reads])
