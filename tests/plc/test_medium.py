@@ -7,6 +7,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from osgp.lon.mac import PL20A
 from osgp.plc.channel import Channel
@@ -125,3 +127,39 @@ def test_a_node_that_is_down_neither_sends_nor_receives() -> None:
     assert ended[0][2] == [0]
     assert ended[1][2] == []
     assert med.frames == 1  # the silent frame took no airtime
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.floats(0.0, 0.5), st.integers(8, 60)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_any_schedule_keeps_the_medium_invariants(plan: list[tuple[int, float, int]]) -> None:
+    seg = _SEG
+    eng = Engine()
+    med = Medium(Channel(seg, QUIET, seed=3), eng, np.random.default_rng(1))
+    ended: list[tuple[OnAir, list[int]]] = []
+    med.on_end = lambda t, f, d: ended.append((f, d))
+    spans: list[tuple[int, float, float]] = []
+    for sender, start, nbytes in sorted(plan, key=lambda p: p[1]):
+        if any(s == sender and a <= start < b for s, a, b in spans):
+            continue  # a node sends one frame at a time
+        end = start + PL20A.airtime(nbytes)
+        eng.run(start)
+        med.start(start, sender, bytes(nbytes), end, delta_backlog=0, targets=None)
+        spans.append((sender, start, end))
+    eng.run(10.0)
+    assert len(ended) == len(spans) == med.frames
+    assert med.airtime == pytest.approx(sum(b - a for _, a, b in spans))
+    for f, decoded in ended:
+        assert f.sender not in decoded
+        for s, a, b in spans:
+            if s != f.sender and a < f.end and f.start < b:
+                assert s not in decoded  # it was transmitting during part of the frame
+    assert not any(med.busy_at(i) for i in range(seg.n))  # every busy was followed by idle
+
+
+_SEG = _segment((0.05, 0.2, 0.4))

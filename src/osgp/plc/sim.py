@@ -135,6 +135,9 @@ class Simulation:
         for ns in scenario.noise:
             if any(not 0 <= i < seg.n for i in ns.nodes):
                 raise ValueError(f"noise event names a node outside 0..{seg.n - 1}")
+        for fl in scenario.failures:
+            if not 0 <= fl.node < seg.n:
+                raise ValueError(f"failure names node {fl.node}, outside 0..{seg.n - 1}")
         self.channel = Channel(
             seg,
             scenario.channel,
@@ -203,8 +206,6 @@ class Simulation:
                 t = rng.expovariate(1.0 / tr.report_interval_s)
                 self.engine.at(t, self._reporter(m), RANK_APP)
         for f in sc.failures:
-            if not 0 <= f.node < self.segment.n:
-                raise ValueError(f"failure names node {f.node}, outside 0..{self.segment.n - 1}")
             self.engine.at(f.at_h * 3600.0, self._setter(f.node, True), RANK_APP)
             if f.until_h is not None:
                 self.engine.at(f.until_h * 3600.0, self._setter(f.node, False), RANK_APP)
