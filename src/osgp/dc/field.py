@@ -310,6 +310,17 @@ class FieldDevice:
                 fw.data[start : start + len(chunk)] = chunk
                 fw.have[idx] = 1
             return ok(0)
+        if kind == m.FW_RELAY and len(d) >= 5:
+            idx = int.from_bytes(d[3:5], "big")
+            if idx >= fw.blocks or not fw.have[idx]:
+                return ok(1)
+            start = idx * fw.block
+            chunk = bytes(fw.data[start : min(fw.size, start + fw.block)])
+            block = bytes((m.FW_BLOCK,)) + d[1:5] + chunk
+            self.node.send(
+                now, BroadcastDest(0, retries=0), ForeignFrame(m.FW_CODE, block), Service.UNACKD
+            )
+            return ok(0)
         if kind == m.FW_STATUS and len(d) >= 4:
             page = d[3]
             per = m.BITMAP_PAGE * 8

@@ -4,9 +4,11 @@
    transaction along its path.
 2. **Broadcast**: each block is broadcast once by the concentrator and once by each elected
    *broadcaster*: a small set of proxies chosen greedily so that every device hears at least one
-   of them with a good margin (set cover over the topology's measured links). A broadcaster gets
-   the block as an Enhanced Proxy request whose agent broadcasts it (``all_agents``: every
-   repeater on the way keeps it too).
+   of them with a good margin (set cover over the topology's measured links), shallow ones
+   first. A broadcaster that heard the block already gets a short RELAY request (a few bytes
+   along its path) and broadcasts its own copy; otherwise it gets the block itself as an
+   Enhanced Proxy request whose agent broadcasts it (``all_agents``: every repeater on the way
+   keeps it too).
 3. **Fill-in**: each device reports its missing blocks as a bitmap (STATUS pages of 1024 blocks);
    the missing ones go to it by unicast, until none is missing.
 4. **Verify**: the device checks the image MAC (:func:`osgp.dc.field.firmware_mac`) over the whole
@@ -62,6 +64,9 @@ class FirmwareCampaign:
     broadcasters: list[bytes] = field(default_factory=list)
     broadcast_blocks: int = 0
     broadcast_transmissions: int = 0
+    relayed: int = 0  # broadcaster transmissions started by a short RELAY request
+    _cover: dict[bytes, set[bytes]] = field(default_factory=dict)
+    _relay_misses: dict[bytes, int] = field(default_factory=dict)
     airtime_start: float = 0.0
     airtime_end: float | None = None
     started: float | None = None
@@ -104,6 +109,7 @@ class FirmwareCampaign:
         uncovered = set(targets) - covers(dc_id)
         cands = [n for n in targets if topo.path(n, now) is not None]
         cover = {c: covers(c) for c in cands}
+        self._cover = {dc_id: covers(dc_id), **cover}
         chosen: list[bytes] = []
         while uncovered:
             best = max(
@@ -138,6 +144,13 @@ class FirmwareCampaign:
             self.devices[t].init = out.ok and _status(out) == 0
         live = [t for t in targets if self.devices[t].init]
         self.elect_broadcasters(live)
+        # Shallow broadcasters first: deeper ones then hold the block already and relay it.
+        self.broadcasters.sort(key=lambda b: (len(topo.path(b, dc.now) or ()), b))
+        heard_before: set[bytes] = set(self._cover.get(dc.config.neuron_id, set()))
+        relays: dict[bytes, bool] = {}
+        for b in self.broadcasters:
+            relays[b] = b in heard_before  # expected to hold the block when its turn comes
+            heard_before |= self._cover.get(b, set())
         for k in range(self.blocks):
             apdu = self._block_apdu(k)
             yield Broadcast(apdu)
@@ -146,7 +159,18 @@ class FirmwareCampaign:
                 path = topo.path(b, dc.now)
                 if path is None:
                     continue
-                yield Broadcast(apdu, (*path, b))
+                # A short RELAY ("broadcast block k from your copy") when the broadcaster heard
+                # an earlier broadcast of it; the block itself only when it did not.
+                relayed = False
+                if relays[b] and self._relay_misses.get(b, 0) < 3:
+                    out = yield from dc.transact(b, self._fw(m.FW_RELAY, k.to_bytes(2, "big")))
+                    relayed = out.ok and _status(out) == 0
+                    misses = self._relay_misses
+                    misses[b] = 0 if relayed else misses.get(b, 0) + 1
+                if relayed:
+                    self.relayed += 1
+                else:
+                    yield Broadcast(apdu, (*path, b))
                 self.broadcast_transmissions += 1
             self.broadcast_blocks += 1
         for _ in range(FILL_ROUNDS):
@@ -215,6 +239,7 @@ class FirmwareCampaign:
             "broadcasters": len(self.broadcasters),
             "blocks_broadcast": self.broadcast_blocks,
             "broadcast_transmissions": self.broadcast_transmissions,
+            "relayed_from_copy": self.relayed,
             "unicast_blocks": sum(d.unicast_blocks for d in devs),
             "airtime_s": air,
             "broadcast_lower_bound_s": self.lower_bound(),

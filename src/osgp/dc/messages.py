@@ -21,7 +21,9 @@ FETCH       04 page(1)   REQUEST; response 04 page(1) total(1) n(1) n x [nid(6) 
 Firmware (0x4B), first data byte = kind: INIT 01 image(2) size(4) block(2) mac(16) -> 01 status;
 BLOCK 02 image(2) index(2) data -> 02 status (when sent as a REQUEST); STATUS 03 image(2) page(1)
 -> 03 image(2) page(1) blocks(2) missing(2) bitmap(<=128, bit set = missing, LSB first);
-VERIFY 04 image(2) -> 04 ok(1); SWITCH 05 image(2) at(4, seconds) -> 05 status(1).
+VERIFY 04 image(2) -> 04 ok(1); SWITCH 05 image(2) at(4, seconds) -> 05 status(1);
+RELAY 06 image(2) index(2) -> 06 status(1): broadcast block ``index`` from your own copy (status 1:
+not held, send it with the data instead).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ FW_CODE = 0x4B
 LAYER = "ATM"
 
 DISCOVER, REPLY, START, FETCH = 1, 2, 3, 4
-FW_INIT, FW_BLOCK, FW_STATUS, FW_VERIFY, FW_SWITCH = 1, 2, 3, 4, 5
+FW_INIT, FW_BLOCK, FW_STATUS, FW_VERIFY, FW_SWITCH, FW_RELAY = 1, 2, 3, 4, 5, 6
 #: Entries per FETCH page (12 bytes each: the page fits one APDU with the proxy wrapping).
 FETCH_PAGE = 12
 #: Bitmap bytes per firmware STATUS page (1024 blocks).
