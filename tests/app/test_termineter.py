@@ -20,6 +20,15 @@ import pytest
 
 from osgp.app.store import TableStore
 from osgp.app.tables import default_context, get_table
+from osgp.security.keys import DEFAULT_POLICY, AccessLevel
+
+
+def _rk_readable(store: TableStore, limit: int) -> set[int]:
+    """The store's tables up to ``limit`` that the RK may read (BT04 is MK/PK only)."""
+    return {
+        t for t in store.table_ids() if t <= limit and DEFAULT_POLICY.can_read(AccessLevel.RK, t)
+    }
+
 
 RK = "read-only-key"
 #: Largest response termineter's negotiation (2 packets of 512 bytes) admits.
@@ -176,16 +185,16 @@ exit
     assert dumps[0] == bytes([0, 0, 1, 0, 0])
     assert dumps[1:4] == [store.image(1), store.image(23), store.image(2051)]
 
-    # enum_tables 0..8: exactly the tables the store holds there
+    # enum_tables 0..8: exactly the tables the store holds there that the RK may read
     enum = out[out.index("Enumerating tables") : out.index("tables in range 0-8")]
     found = {int(x) for x in re.findall(r"Found readable table, ID: (\d+)", enum)}
-    assert found == {t for t in store.table_ids() if t <= 8}
+    assert found == _rk_readable(store, 8)
 
     # dump_tables 0..60: every table of the store in range, byte for byte (BT52 is the live clock)
     # (a table too big for the 2 x 512-byte packets termineter negotiates gets "rno", C12.18's
     # renegotiate request, and termineter skips it: BT26 here)
     rows = {int(r[0]): r for r in csv.reader(dump.read_text().splitlines())}
-    assert set(rows) == {t for t in store.table_ids() if t <= 60 and store.size(t) + 4 <= FITS}
+    assert set(rows) == {t for t in _rk_readable(store, 60) if store.size(t) + 4 <= FITS}
     for tid, (_, _, length, data) in rows.items():
         assert int(length) == store.size(tid)
         if tid not in (7, 8, 52, 55):  # BT07/BT08 change with procedures, BT52/55 are clocks
