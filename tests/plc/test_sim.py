@@ -127,3 +127,11 @@ def test_cli_list_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "rural3" in out and "schutterwald" in out
     assert main(["simulate", "nope"]) == 2
     assert "no scenario" in capsys.readouterr().err
+
+
+def test_capture_is_in_time_order(tmp_path: Path) -> None:
+    pcap = tmp_path / "all.pcap"
+    sim = Simulation(SMALL, seed=3, pcap=pcap, log_frames=True).run(0.25)
+    sim.close()
+    stamps = [r.timestamp for r in read_pcap(pcap)]
+    assert len(stamps) == len(sim.frames) and stamps == sorted(stamps)

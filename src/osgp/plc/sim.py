@@ -389,11 +389,11 @@ class Simulation:
 
         if self.sniffer is not None and self.sniffer not in decoded:
             return
+        # Stamped at the frame's end, when a receiver has it whole: the capture stays in time order.
+        when = f.end
         if self.sniffer is None:
-            when = f.start
             dst = ip_of(f.targets[0]) if f.targets else "10.0.255.255"
         else:
-            when = f.end
             dst = ip_of(self.sniffer)
         payload = CnipPacket.data(f.frame).to_bytes()
         ts = EPOCH_2016 + (self.scenario.day_of_year - 1) * 86400.0 + when
