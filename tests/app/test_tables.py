@@ -271,3 +271,14 @@ def test_tables_and_contexts_pickle(images: dict[int, bytes]) -> None:
     assert pickle.loads(pickle.dumps(pending_table("BT54"))) is pending_table("BT54")
     ctx2 = pickle.loads(pickle.dumps(ctx))
     assert bt23.decode(images[23], ctx2) == bt23.decode(images[23], ctx)
+
+
+@pytest.mark.parametrize("bad", [16, -1, True, 2.0])
+def test_bad_nibble_is_reported_by_field(images: dict[int, bytes], bad: object) -> None:
+    ctx = default_context()
+    bt64 = get_table("BT64")
+    value = bt64.decode(images[64], ctx)
+    value["blocks"][2]["intervals"][5]["extended_status"][1] = bad
+    with pytest.raises(TableError) as err:
+        bt64.encode(value, ctx)
+    assert err.value.field == "blocks[2].intervals[5].extended_status"

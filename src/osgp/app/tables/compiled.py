@@ -15,7 +15,6 @@ always use the interpreter.
 
 from __future__ import annotations
 
-import operator
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -62,8 +61,7 @@ class _NotCompilable(Exception):
 
 
 MISS: Any = object()
-_HIGH_NIBBLE = tuple(b << 4 for b in range(16))
-_or = operator.or_
+_HEX_DIGITS = "0123456789abcdef"
 
 _MAX_CACHED = 32
 
@@ -215,12 +213,10 @@ def _sized_codec(f: _Sized, n: int) -> tuple[Decoder, Encoder]:
         def enc(value: Any, out: bytearray) -> None:
             if type(value) is not list or len(value) != count:
                 raise _Miss
-            if set(map(type, value)) - _INT_ONLY:
+            if set(map(type, value)) - _INT_ONLY or min(value) < 0:
                 raise _Miss
-            raw = bytes(value)  # ValueError for > 255 -> interpreter
-            if raw and max(raw) > 15:
-                raise _Miss
-            out += bytes(map(_or, map(_HIGH_NIBBLE.__getitem__, raw[0::2]), raw[1::2]))
+            # One hex digit per nibble; a value above 15 raises IndexError -> interpreter.
+            out += bytes.fromhex("".join(map(_HEX_DIGITS.__getitem__, value)))
 
         return dec, enc
     raise _NotCompilable(type(f).__name__)
