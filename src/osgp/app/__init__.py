@@ -1,1 +1,1 @@
-"""OSGP application layer: tables (C12.19-style schemas), store, services, security, framing."""
+"""OSGP application layer: tables, store, services, procedures, server, client, framing, io."""
