@@ -81,3 +81,19 @@ def test_recovered_plc_key_decrypts_later_rc4_traffic() -> None:
     assert demo.decrypted is not None
     assert demo.decrypted[: len(LATER_REQUEST)] == LATER_REQUEST  # then the sequence number
     assert demonstrate("plc", "aes", seed=8).decrypted is None
+
+
+def test_a_lossy_link_only_costs_queries() -> None:
+    # Every 40th answer is lost (read as a refusal): the attack retries that bit with another
+    # difference and still recovers the key.
+    key, span = bytes.fromhex("5a1f00e3c4b27788d9016c3e"), bytes.fromhex("3000170102030a")
+    calls = 0
+
+    def lossy(s: bytes, t: bytes) -> bool:
+        nonlocal calls
+        calls += 1
+        return calls % 40 != 0 and digest(s, key) == t
+
+    result = recover_key(span, digest(span, key), 12, lossy)
+    assert result.recovered and result.key == key
+    assert any("neither prediction" in line for line in result.log)

@@ -48,7 +48,7 @@ Oracle = Callable[[bytes, bytes], bool]
 #: Differences tried at the modified byte, in order. All are larger than the sequence window (8),
 #: so a changed sequence byte never lands inside the meter's window.
 DELTAS: tuple[int, ...] = (0x80, 0x55, 0xAA, 0x33, 0xCC, 0x99, 0x66, 0x11)
-#: Bits at which both predictions may be refused before the attack gives up.
+#: Differences at one bit for which both predictions may be refused before the attack gives up.
 MAX_ANOMALIES = 3
 
 
@@ -164,30 +164,38 @@ def recover_key(span: bytes, tag: bytes, key_len: int, oracle: Oracle) -> Attack
             bit = key_bits[where]
         else:
             found: int | None = None
+            anomalies = 0  # per bit: a lost answer costs a retry, never the attack
             for delta in DELTAS:
-                t1, t0_ = predict(state, p, 1, delta), predict(state, p, 0, delta)
-                if t1 == t0_:
-                    continue
+                pred1, pred0 = predict(state, p, 1, delta), predict(state, p, 0, delta)
+                if pred1 == pred0:
+                    continue  # this delta cannot tell the two bits apart: try another
                 q = base + p - 8
                 forged = bytearray(msg[: max(len(span), q + 1)])
                 forged[q] = (forged[q] + delta) & 0xFF
-                if ask(bytes(forged), t1):
+                if ask(bytes(forged), pred1):
                     found = 1
-                elif ask(bytes(forged), t0_):
+                elif ask(bytes(forged), pred0):
                     found = 0
-                break
-            if found is None:
+                if found is not None:
+                    break
                 anomalies += 1
-                log.append(f"step {p}: neither prediction was accepted")
+                log.append(f"step {p}, delta 0x{delta:02X}: neither prediction was accepted")
                 if anomalies >= MAX_ANOMALIES:
+                    reason = (
+                        "the tag does not behave like an OMA digest: no prediction was ever "
+                        "accepted (AES-CCM cannot be run backwards)"
+                        if not key_bits
+                        else f"predictions stopped being accepted after {len(key_bits)} key bits"
+                    )
                     return AttackResult(
                         False, None, key_len, queries, refused, len(key_bits),
-                        time.perf_counter() - t0,
-                        "the tag does not behave like an OMA digest: no prediction was ever "
-                        "accepted (AES-CCM cannot be run backwards)",
-                        log,
+                        time.perf_counter() - t0, reason, log,
                     )  # fmt: skip
-                continue
+            if found is None:
+                return AttackResult(
+                    False, None, key_len, queries, refused, len(key_bits),
+                    time.perf_counter() - t0, f"no usable difference at step {p}", log,
+                )  # fmt: skip
             bit = found
             key_bits[where] = bit
         pos_bits[p] = bit
