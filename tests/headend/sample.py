@@ -75,7 +75,14 @@ def segment_batch(meters: int = 4, intervals: int = 96, day0: int = DAY0) -> dic
             "severity": "info",
             "ts": day0 + 400,
         },
-        {"device": devs[1], "code": 40, "name": "tamper", "severity": "alarm", "ts": day0 + 500},
+        {
+            "device": devs[1],
+            "code": 40,
+            "name": "tamper",
+            "severity": "alarm",
+            "ts": day0 + 500,
+            "details": {"cover": "opened", "count": 1},
+        },
         {
             "device": None,
             "code": 900,

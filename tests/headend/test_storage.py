@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Engine, func, inspect, select
 from tests.headend.sample import DAY0, segment_batch
 
@@ -41,8 +42,10 @@ def test_fresh_sqlite_file_is_migrated_by_upgrade(tmp_path: object) -> None:
     assert current_revision(engine) == "0001"
 
 
-def test_batch_delivered_twice_is_stored_once(with_dc1: Engine) -> None:
-    ing = Ingestor(with_dc1)
+@pytest.mark.parametrize("threshold", [2, 10_000], ids=["copy", "executemany"])
+def test_batch_delivered_twice_is_stored_once(with_dc1: Engine, threshold: int) -> None:
+    # threshold 2: every list of the batch takes PostgreSQL's COPY path (JSON details included).
+    ing = Ingestor(with_dc1, bulk_threshold=threshold)
     batch = Batch.model_validate(segment_batch(meters=3, intervals=8))
     first = ing.ingest("dc1", batch, batch_id=1)
     assert not first.duplicate
@@ -58,6 +61,9 @@ def test_batch_delivered_twice_is_stored_once(with_dc1: Engine) -> None:
     assert count(with_dc1, m.Event) == 4
     assert count(with_dc1, m.TopologySnapshot) == 1
     assert count(with_dc1, m.LinkBatch) == 2
+    with with_dc1.connect() as conn:
+        details = conn.execute(select(m.Event.details).where(m.Event.name == "tamper")).scalar_one()
+    assert details == {"cover": "opened", "count": 1}
 
 
 def test_bulk_path_copy_skips_rows_already_stored(with_dc1: Engine) -> None:
