@@ -258,3 +258,12 @@ def test_nul_characters_are_refused_not_crashing_postgresql(client: TestClient) 
         assert r.status_code == 422, (path, r.status_code)
     r = client.post("/api/v1/alarms/1/ack", headers=OPS, json={"note": "bad\x00note"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "note"
+
+
+def test_a_queued_command_can_be_cancelled_once(client: TestClient) -> None:
+    cmd = client.post("/api/v1/devices/m1/connect", headers=OPS).json()
+    r = client.post(f"/api/v1/commands/{cmd['id']}/cancel", headers=OPS)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    again = client.post(f"/api/v1/commands/{cmd['id']}/cancel", headers=OPS)
+    assert again.status_code == 409 and "cancelled" in again.json()["detail"]
+    assert client.post("/api/v1/commands/999/cancel", headers=OPS).status_code == 404

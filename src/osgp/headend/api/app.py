@@ -853,6 +853,32 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
         return cmd_out(c)
 
     @r.post(
+        "/commands/{command_id}/cancel",
+        response_model=s.CommandOut,
+        tags=["commands"],
+        responses={
+            **op_errors,
+            404: {"description": "not found"},
+            409: {"description": "already delivered to the concentrator or finished"},
+        },
+    )
+    def cancel_command(command_id: IntId, session: DB, who: Operator) -> s.CommandOut:
+        """Cancel a command the concentrator has not acknowledged yet (queued or sent)."""
+        c = session.get(m.Command, command_id)
+        if c is None:
+            raise HTTPException(404, detail=f"command {command_id} not found")
+        if c.status not in ("queued", "sent"):
+            raise HTTPException(
+                409,
+                detail=f"command {command_id} is {c.status}; only queued or sent can be cancelled",
+            )
+        c.status = "cancelled"
+        c.completed_at = m.now_utc()
+        c.error = f"cancelled by {who.name}"
+        session.commit()
+        return cmd_out(c)
+
+    @r.post(
         "/commands",
         response_model=s.CommandOut,
         status_code=202,
