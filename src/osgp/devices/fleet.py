@@ -256,6 +256,8 @@ class Fleet:
         self.demand_time = np.zeros((n, 2))
         self._demand_start = np.zeros((n, 2))
         self.power_flows = 0
+        self._freq_day = -1
+        self._freq = np.zeros(96)
         self._begin_segment()
 
     # -- construction helpers ---------------------------------------------------------------------
@@ -445,10 +447,16 @@ class Fleet:
         return self._tiers[int(local % 86400) // INTERVAL]
 
     def _frequency(self, k: int) -> float:
+        """Grid frequency of interval ``k``; drawn a day at a time (one numpy call per day)."""
         from osgp.devices.profiles import _gauss
 
-        z = float(_gauss(np.array([self.config.frequency_seed]), np.array([k]), 3)[0])
-        return 50.0 + 0.02 * z
+        day = k // 96
+        if self._freq_day != day:
+            ks = np.arange(day * 96, day * 96 + 96)
+            seeds = np.full(96, self.config.frequency_seed)
+            self._freq = 50.0 + 0.02 * _gauss(seeds, ks, 3)
+            self._freq_day = day
+        return float(self._freq[k % 96])
 
     def _begin_segment(self) -> None:
         """Inputs of the segment starting at ``self.t``: powers, voltages, detection, rates."""
