@@ -375,3 +375,36 @@ def test_invalid_batch_is_rejected_with_the_field_named(with_dc1: Engine) -> Non
     asyncio.run(run())
     assert "records.reads.0.ts" in store.rejected[1]
     assert 2 not in store.rejected and db_count(with_dc1, m.RegisterRead) == 1
+
+
+def test_head_end_database_failure_is_retried_without_loss(with_dc1: Engine) -> None:
+    store = MemoryLinkStore()
+
+    async def run() -> None:
+        server = LinkServer(with_dc1)
+        real = server.ingestor.ingest
+        failures = {"left": 2}
+
+        def flaky(*args: Any, **kwargs: Any) -> Any:
+            if failures["left"] > 0:
+                failures["left"] -= 1
+                raise RuntimeError("database is down")
+            return real(*args, **kwargs)
+
+        server.ingestor.ingest = flaky  # type: ignore[method-assign]
+        port = await server.start("127.0.0.1", 0)
+        link = HeadendLink(
+            "127.0.0.1", port, "dc1", TOKEN, store, min_backoff=0.05, max_backoff=0.1
+        )
+        task = asyncio.create_task(link.run())
+        for k in range(5):
+            link.submit(reads_batch(k, per=3))
+        assert await link.drained(20)
+        assert link.connections >= 3 and "retry later" in (link.last_error or "")
+        await link.stop()
+        await task
+        await server.stop()
+
+    asyncio.run(run())
+    assert db_count(with_dc1, m.RegisterRead) == 15
+    assert db_count(with_dc1, m.LinkBatch) == 5

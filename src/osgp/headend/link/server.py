@@ -202,6 +202,13 @@ class LinkServer:
                 await conn.flush()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception:
+            # E.g. the database is unreachable: nothing was acknowledged, so the concentrator
+            # keeps its batches; tell it to back off and retry.
+            log.exception("link %s (%s): head-end failure", address, cid or "?")
+            session.fail(LinkError("internal", "head-end could not store the data; retry later"))
+            with contextlib.suppress(Exception):
+                await conn.flush()
         finally:
             if cid is not None and self._active.get(cid) is conn:
                 del self._active[cid]
