@@ -135,3 +135,29 @@ def test_capture_is_in_time_order(tmp_path: Path) -> None:
     sim.close()
     stamps = [r.timestamp for r in read_pcap(pcap)]
     assert len(stamps) == len(sim.frames) and stamps == sorted(stamps)
+
+
+def test_devices_added_at_a_bus_are_polled_and_reported(tmp_path: Path) -> None:
+    p = tmp_path / "extra.toml"
+    p.write_text(
+        'grid = "simbench:1-LV-rural3--0-sw"\n[devices]\nmax_meters = 5\n'
+        '[[devices.add]]\nbus = 22\ncount = 2\nname = "streetlight"\n'
+        "[traffic]\npoll_interval_s = 60\n"
+    )
+    sim = Simulation(load_scenario(p), seed=2).run(0.1)
+    assert sim.segment.n == 1 + 5 + 2
+    added = sim.segment.nodes[-2:]
+    assert [nd.name for nd in added] == ["streetlight 22/1", "streetlight 22/2"]
+    assert all(nd.kind == "device" and nd.bus == 22 for nd in added)
+    # bus 22 is also where "LV3.101 Load 31" sits: same distance to the concentrator
+    meter = next(i for i, nd in enumerate(sim.segment.nodes) if nd.bus == 22 and i < 6)
+    assert sim.segment.length_km[0, 6] == sim.segment.length_km[0, meter]
+    assert sim.app.per_meter_polls[6][0] > 0 and sim.app.per_meter_polls[7][1] > 0
+    assert [r["name"] for r in sim.summary()["links"]][-2:] == [nd.name for nd in added]
+
+
+def test_a_device_on_a_bus_outside_the_segment_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text('grid = "simbench:1-LV-rural3--0-sw"\n[[devices.add]]\nbus = 99999\n')
+    with pytest.raises(ValueError, match="99999"):
+        Simulation(load_scenario(p))

@@ -14,6 +14,11 @@ Example (every key but ``grid`` is optional)::
     every_nth_load = 1    # keep every n-th load's meter (thin a big segment)
     concentrator_receive_records = 16   # receive transaction records of the concentrator's node
 
+    [[devices.add]]       # more devices at a bus (polled like meters; after the meters)
+    bus = 17              # the grid's bus index (the link table's "bus" column)
+    count = 2
+    name = "streetlight"
+
     [channel]             # overrides of osgp.plc.params.ChannelParams
     capture_margin_db = 10.0
 
@@ -117,6 +122,7 @@ class Scenario:
     max_meters: int = 0
     every_nth_load: int = 1
     concentrator_receive_records: int = 16
+    extra_devices: tuple[tuple[int, int, str], ...] = ()
     channel: ChannelParams = DEFAULT
     traffic: Traffic = field(default_factory=Traffic)
     noise: tuple[NoiseSpec, ...] = ()
@@ -135,10 +141,19 @@ class Scenario:
         try:
             devices = dict(doc.get("devices", {}))
             bad = sorted(
-                set(devices) - {"max_meters", "every_nth_load", "concentrator_receive_records"}
+                set(devices)
+                - {"max_meters", "every_nth_load", "concentrator_receive_records", "add"}
             )
             if bad:
                 raise ScenarioError(f"devices: unknown key(s) {', '.join(bad)}")
+            adds = devices.get("add", [])
+            if not isinstance(adds, list):
+                raise ScenarioError("devices.add must be an array of tables")
+            extra = tuple(
+                (int(d["bus"]), int(d.get("count", 1)), str(d.get("name", "device"))) for d in adds
+            )
+            if any(c < 1 for _, c, _ in extra):
+                raise ScenarioError("devices.add: count must be >= 1")
             channel = DEFAULT.with_overrides(dict(doc.get("channel", {})))
             traffic = Traffic(**dict(doc.get("traffic", {})))
             noise_specs = doc.get("noise", [])
@@ -173,6 +188,7 @@ class Scenario:
                 max_meters=int(devices.get("max_meters", 0)),
                 every_nth_load=int(devices.get("every_nth_load", 1)),
                 concentrator_receive_records=int(devices.get("concentrator_receive_records", 16)),
+                extra_devices=extra,
                 channel=channel,
                 traffic=traffic,
                 noise=noise,

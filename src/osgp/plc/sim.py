@@ -52,7 +52,7 @@ from osgp.plc.channel import Channel, NoiseEvent
 from osgp.plc.engine import Engine
 from osgp.plc.medium import Medium, OnAir
 from osgp.plc.scenario import Scenario
-from osgp.plc.topology import Segment, load_segment, subset
+from osgp.plc.topology import METER, Segment, load_segment, subset
 
 __all__ = ["FrameRecord", "Simulation", "address_of", "ip_of"]
 
@@ -426,10 +426,12 @@ class Simulation:
 def _segment_for(scenario: Scenario) -> Segment:
     if scenario.segment == "all":
         raise ValueError("segment 'all' runs one simulation per segment: use osgp.plc.multi")
-    seg = load_segment(scenario.grid, scenario.segment)
-    meters = seg.meters[:: scenario.every_nth_load]
+    seg = load_segment(scenario.grid, scenario.segment, scenario.extra_devices)
+    loads = [i for i in seg.meters if seg.nodes[i].kind == METER]
+    added = [i for i in seg.meters if seg.nodes[i].kind != METER]
+    meters = loads[:: scenario.every_nth_load]
     if scenario.max_meters:
         meters = meters[: scenario.max_meters]
-    if len(meters) == len(seg.meters):
+    if len(meters) == len(loads):
         return seg
-    return subset(seg, [0, *meters])
+    return subset(seg, [0, *meters, *added])

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 __all__ = [
     "CONCENTRATOR",
+    "DEVICE",
     "METER",
     "Segment",
     "SegmentNode",
@@ -43,6 +44,11 @@ __all__ = [
 
 CONCENTRATOR = "concentrator"
 METER = "meter"
+#: A device a scenario adds at a bus (street light, extra meter ...); it is polled like a meter.
+DEVICE = "device"
+
+#: Devices a scenario adds: (bus, count, label).
+ExtraDevices = tuple[tuple[int, int, str], ...]
 
 #: Household profiles assigned round-robin to grids without profile data (pandapower grids).
 HOUSEHOLD_PROFILES = ("H0-A", "H0-B", "H0-C", "H0-G", "H0-L")
@@ -78,7 +84,8 @@ class Segment:
 
     @property
     def meters(self) -> list[int]:
-        return [i for i, nd in enumerate(self.nodes) if nd.kind == METER]
+        """Every node but the concentrator: the meters and any added devices."""
+        return [i for i, nd in enumerate(self.nodes) if nd.kind != CONCENTRATOR]
 
     def same_phase(self) -> npt.NDArray[np.bool_]:
         """n x n: True where two nodes share a phase (or one of them is on all phases)."""
@@ -112,6 +119,7 @@ def _build(
     buses: set[int],
     graph: Any,
     profile_of: dict[int, str],
+    extra: ExtraDevices = (),
 ) -> Segment:
     nx = _networkx()
 
@@ -132,6 +140,16 @@ def _build(
         nodes.append(
             SegmentNode(str(row["name"]), METER, b, k % 3, x, y, profile_of.get(int(idx), "H0-A"))
         )
+    k = len(nodes) - 1
+    for bus, count, label in extra:
+        if bus not in buses:
+            raise ValueError(f"bus {bus} is not part of segment {name}")
+        if count < 1:
+            raise ValueError(f"device count at bus {bus} must be >= 1, got {count}")
+        x, y = bus_geo.get(bus, (float("nan"), float("nan")))
+        for c in range(count):
+            nodes.append(SegmentNode(f"{label} {bus}/{c + 1}", DEVICE, bus, k % 3, x, y, "H0-A"))
+            k += 1
 
     node_buses = sorted({nd.bus for nd in nodes})
     col = {b: i for i, b in enumerate(node_buses)}
@@ -196,7 +214,7 @@ def _schutterwald_net() -> Any:
         return pn.lv_schutterwald()
 
 
-def _simbench_segment(code: str) -> Segment:
+def _simbench_segment(code: str, extra: ExtraDevices = ()) -> Segment:
     nx = _networkx()
 
     net = _simbench_net(code)
@@ -206,7 +224,7 @@ def _simbench_segment(code: str) -> Segment:
     lv_bus = int(trafo.lv_bus)
     buses = set(int(b) for b in nx.node_connected_component(g, lv_bus))
     profile_of = {int(i): str(p) for i, p in net.load.profile.items()}
-    return _build(code, f"simbench:{code}", net, lv_bus, buses, g, profile_of)
+    return _build(code, f"simbench:{code}", net, lv_bus, buses, g, profile_of, extra)
 
 
 def schutterwald_segment_names() -> list[str]:
@@ -214,7 +232,7 @@ def schutterwald_segment_names() -> list[str]:
     return [str(n) for n in _schutterwald_net().trafo.name]
 
 
-def _schutterwald_segment(trafo_name: str) -> Segment:
+def _schutterwald_segment(trafo_name: str, extra: ExtraDevices = ()) -> Segment:
     nx = _networkx()
 
     net = _schutterwald_net()
@@ -231,22 +249,22 @@ def _schutterwald_segment(trafo_name: str) -> Segment:
         int(i): HOUSEHOLD_PROFILES[k % len(HOUSEHOLD_PROFILES)]
         for k, i in enumerate(net.load.index)
     }
-    return _build(
-        trafo_name, f"pandapower:lv_schutterwald#{trafo_name}", net, lv_bus, buses, g, profile_of
-    )
+    source = f"pandapower:lv_schutterwald#{trafo_name}"
+    return _build(trafo_name, source, net, lv_bus, buses, g, profile_of, extra)
 
 
 @functools.lru_cache(maxsize=32)
-def load_segment(grid: str, segment: str | None = None) -> Segment:
+def load_segment(grid: str, segment: str | None = None, extra: ExtraDevices = ()) -> Segment:
     """``grid`` is ``simbench:<code>`` or ``pandapower:lv_schutterwald`` (then ``segment`` names
-    the transformer, for example ``T_idx_47``)."""
+    the transformer, for example ``T_idx_47``). ``extra`` adds devices at buses of the segment
+    (after the meters, as ``DEVICE`` nodes)."""
     kind, _, name = grid.partition(":")
     if kind == "simbench" and name:
-        return _simbench_segment(name)
+        return _simbench_segment(name, extra)
     if kind == "pandapower" and name == "lv_schutterwald":
         if segment is None:
             raise ValueError("lv_schutterwald needs a segment (transformer name)")
-        return _schutterwald_segment(segment)
+        return _schutterwald_segment(segment, extra)
     raise ValueError(
         f"unknown grid {grid!r}: use 'simbench:<code>' or 'pandapower:lv_schutterwald'"
     )
