@@ -93,12 +93,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=usage)
 
 
+class _BadOption(ValueError):
+    """A command-line value that cannot be used; ``run`` prints it and exits with status 2."""
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise _BadOption(f"{what}: not a number: {text!r}") from None
+
+
 def _lockout(text: str) -> tuple[int, int]:
     parts = text.split(",")
-    n = int(parts[0])
-    minutes = int(parts[1]) if len(parts) > 1 else 60
+    n = _int(parts[0], "lockout")
+    minutes = _int(parts[1], "lockout") if len(parts) > 1 else 60
     if not (0 <= n <= 255 and 0 <= minutes <= 255):
-        raise SystemExit(f"lockout {text!r}: N and MINUTES must be 0..255")
+        raise _BadOption(f"lockout {text!r}: N and MINUTES must be 0..255")
     return n, minutes
 
 
@@ -117,7 +128,7 @@ def build_meter(args: argparse.Namespace) -> object:
                 return parse_key(value, 16)
             key = parse_named_key(name, value)
         except KeyFormatError as exc:
-            raise SystemExit(f"--{name.lower().replace('_', '-')}: {exc}") from None
+            raise _BadOption(f"--{name.lower().replace('_', '-')}: {exc}") from None
         # Optical passwords come back NUL-padded to 20 bytes; the session pads the same way.
         return key.rstrip(b"\x00") if name in ("MK", "PK", "RK") else key
 
@@ -170,7 +181,10 @@ def build_meter(args: argparse.Namespace) -> object:
 def _host_port(url: str, scheme: str) -> tuple[str, int]:
     rest = url[len(scheme) :]
     host, _, port = rest.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    number = _int(port, f"{url}: port")
+    if not 0 <= number <= 0xFFFF:
+        raise _BadOption(f"{url}: port must be 0..65535")
+    return host.strip("[]") or "127.0.0.1", number
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -181,6 +195,10 @@ async def _serve(args: argparse.Namespace) -> int:
 
     meter = build_meter(args)
     assert isinstance(meter, ServedMeter)
+    try:
+        domain = bytes.fromhex(args.domain)
+    except ValueError:
+        raise _BadOption(f"--domain: not hex: {args.domain!r}") from None
     servers: list[asyncio.Server] = []
     closers: list[object] = []
     endpoints: list[tuple[str, str, SessionFactory]] = [
@@ -212,8 +230,9 @@ async def _serve(args: argparse.Namespace) -> int:
         peers = []
         for text in args.cnip_peer:
             parts = text.split(":")
-            p_port = int(parts[1]) if len(parts) > 1 else 1628
-            peers.append((parts[0], p_port, int(parts[2]) if len(parts) > 2 else p_port + 1))
+            p_port = _int(parts[1], "--cnip-peer port") if len(parts) > 1 else 1628
+            urgent = _int(parts[2], "--cnip-peer port") if len(parts) > 2 else p_port + 1
+            peers.append((parts[0], p_port, urgent))
         cnip = await start_cnip_endpoint(
             meter.plc,
             host,
@@ -221,7 +240,7 @@ async def _serve(args: argparse.Namespace) -> int:
             urgent_port=args.cnip_urgent_port if args.cnip_urgent_port is not None else 0,
             peers=tuple(peers),
             neuron_id=meter.device_id,
-            domain=bytes.fromhex(args.domain),
+            domain=domain,
             subnet=args.subnet,
             node=args.node,
         )
@@ -247,3 +266,9 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(args))
     except KeyboardInterrupt:
         return 130
+    except _BadOption as exc:
+        print(f"osgp meter serve: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an endpoint that cannot be opened (port in use, no such device)
+        print(f"osgp meter serve: cannot open an endpoint: {exc}", file=sys.stderr)
+        return 2
