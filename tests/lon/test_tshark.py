@@ -213,3 +213,22 @@ def test_lon_check_command_compares_any_capture(
         w.write_udp(("127.0.0.1", 1628), ("127.0.0.2", 1628), b"\x00\x05garbage")
     assert main(["lon", "check", str(bad)]) == 1
     assert "cannot check" in capsys.readouterr().out
+
+
+def test_lon_check_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from osgp.cli import main
+
+    assert main(["lon", "check", str(tmp_path / "missing.pcap")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_lon_check_file_tshark_refuses_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    require_tshark()
+    from osgp.cli import main
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a capture\n")
+    assert main(["lon", "check", str(text)]) == 1
+    assert "cannot check" in capsys.readouterr().out

@@ -7,6 +7,8 @@ capture with tshark; ``osgp lon loss`` runs many transactions with deliberate da
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 
@@ -141,15 +143,18 @@ def run_loss_cmd(args: argparse.Namespace) -> int:
 
 def run_check_cmd(args: argparse.Namespace) -> int:
     from osgp.lon.errors import DecodeError
-    from osgp.lon.tshark import TsharkMissing, check_capture, summarize
+    from osgp.lon.tshark import TsharkFailed, TsharkMissing, check_capture, summarize
     from osgp.pcap import PcapError
 
+    if not os.path.isfile(args.pcap):
+        print(f"osgp lon check: no such file: {args.pcap}", file=sys.stderr)
+        return 2
     try:
         checks = check_capture(args.pcap)
     except TsharkMissing as e:
         print(e)
         return 1
-    except (OSError, PcapError, DecodeError, ValueError) as e:
+    except (OSError, PcapError, DecodeError, ValueError, TsharkFailed) as e:
         print(f"cannot check {args.pcap}: {e}")
         return 1
     print(summarize(checks, against="osgp's own decoding"))

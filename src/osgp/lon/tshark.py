@@ -58,6 +58,10 @@ class TsharkMissing(RuntimeError):
     """tshark is not on PATH."""
 
 
+class TsharkFailed(RuntimeError):
+    """tshark ran but refused the file (exit status and its message)."""
+
+
 def find_tshark() -> str:
     """Path of tshark, or :class:`TsharkMissing` with the install hint."""
     path = shutil.which("tshark")
@@ -92,7 +96,7 @@ def run_tshark(pcap: str | Path, timeout: float = 120.0) -> list[Fields]:
         check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"tshark failed ({proc.returncode}): {proc.stderr.strip()}")
+        raise TsharkFailed(f"tshark failed ({proc.returncode}): {proc.stderr.strip()}")
     frames = json.loads(proc.stdout or "[]")
     out: list[Fields] = []
     for frame in frames:
