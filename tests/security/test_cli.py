@@ -30,5 +30,20 @@ def test_mep_decrypt_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bad_key_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit, match="6 needed"):
-        main(["security", "auth-reply", "--key", "abc", "--challenge", "00" * 8, "01"])
+    assert main(["security", "auth-reply", "--key", "abc", "--challenge", "00" * 8, "01"]) == 2
+    assert "6 needed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["device-key", "--psk", "00" * 16, "--device", "zz"], "device is not hex"),
+        (["auth-reply", "--key", "00" * 6, "--challenge", "00", "01"], "challenge must be 8"),
+        (["mep-decrypt", "--key", "00" * 16, "--digest", "00", "00"], "digest must be 8"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["security", *argv]) == 2
+    assert message in capsys.readouterr().err

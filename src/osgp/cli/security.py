@@ -46,11 +46,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     k.set_defaults(func=run)
 
 
+class _BadInput(ValueError):
+    """A command-line value that cannot be used; ``run`` prints it and exits with status 2."""
+
+
 def _hex(text: str, what: str) -> bytes:
     try:
         return bytes.fromhex(text.replace(":", " "))
     except ValueError:
-        raise SystemExit(f"osgp security: {what} is not hex: {text!r}") from None
+        raise _BadInput(f"{what} is not hex: {text!r}") from None
 
 
 def _key(text: str, sizes: tuple[int, ...]) -> bytes:
@@ -64,11 +68,11 @@ def _key(text: str, sizes: tuple[int, ...]) -> bytes:
         except KeyFormatError as exc:
             errors.append(str(exc))
     want = " or ".join(map(str, sizes))
-    raise SystemExit(f"osgp security: not a {want}-byte key: {errors[0]}")
+    raise _BadInput(f"not a {want}-byte key: {errors[0]}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from osgp.security.errors import SecurityError
+    from osgp.security.errors import KeyFormatError, SecurityError
     from osgp.security.rc4 import LEGACY_WARNING
 
     try:
@@ -102,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
 
             key = derive_device_key(_key(args.psk, (16,)), _hex(args.device, "device"))
             print(f"device key: {key.hex()}")
+    except _BadInput as exc:
+        print(f"osgp security: {exc}", file=sys.stderr)
+        return 2
+    except KeyFormatError as exc:  # a key, challenge or digest of the wrong length: bad input
+        print(f"osgp security: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     except SecurityError as exc:
         print(f"osgp security: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
