@@ -29,5 +29,21 @@ def test_show_json_and_pending(capsys: pytest.CaptureFixture[str]) -> None:
 def test_decode_reports_short_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tables", "decode", "BT53", "020000 3c c4ff"]) == 0
     assert "-60" in capsys.readouterr().out
-    assert main(["tables", "decode", "BT53", "0200003c"]) == 1
+    assert main(["tables", "decode", "BT53", "0200003c"]) == 2
     assert "time_zone_offset" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["show", "BT999"], "no declaration for table BT999"),
+        (["show", "XYZ"], "not a table name or number: 'XYZ'"),
+        (["decode", "BT23", "zz"], "HEX is not hex: 'zz'"),
+        (["decode", "BT23", "00", "--with", "BT21=zz"], "--with BT21 is not hex"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["tables", *argv]) == 2
+    assert message in capsys.readouterr().err

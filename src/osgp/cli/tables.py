@@ -76,14 +76,21 @@ def run(args: argparse.Namespace) -> int:
         dims = dict(images)
         for item in args.dims:
             name, _, text = item.partition("=")
-            dims[table_id(name)] = bytes.fromhex(text)
-        data = bytes.fromhex(args.hex)
+            dims[table_id(name)] = _hex(text, f"--with {name}")
+        data = _hex(args.hex, "HEX")
         ctx = context_from_images({**dims, table.id: data})
         if args.json:
             print(json.dumps(render_json(table, data, ctx), indent=2))
         else:
             print(render_text(table, data, ctx))
         return 0
-    except (TableError, ValueError) as err:
+    except (TableError, ValueError) as err:  # an unknown table, bad hex, bytes that do not decode
         print(f"osgp tables: {err}", file=sys.stderr)
-        return 1
+        return 2
+
+
+def _hex(text: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{what} is not hex: {text!r}") from None
