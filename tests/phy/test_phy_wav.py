@@ -70,6 +70,16 @@ def test_cli_rejects_bad_hex(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "not hexadecimal" in capsys.readouterr().err
 
 
+def test_cli_reports_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no" / "such" / "dir"
+    assert main(["phy", "modulate", LPDU.hex(), "-o", str(missing / "x.wav")]) == 2
+    assert "cannot write WAV file" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["phy", "measure", "--quick", "-o", str(blocker / "out")]) == 2
+    assert "cannot write to" in capsys.readouterr().err
+
+
 def test_capture_at_192_khz_is_resampled(tmp_path: Path) -> None:
     """Sound-card captures run at 192 kHz; Nyquist (96 kHz) still covers the carriers."""
     frame = append_crc(LPDU * 4)

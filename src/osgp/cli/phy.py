@@ -108,7 +108,11 @@ def run_modulate(args: argparse.Namespace) -> int:
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak > 1.0:
         x = x / peak  # keep noisy files inside 16-bit full scale; the modem is level independent
-    write_wav(args.output, x)
+    try:
+        write_wav(args.output, x)
+    except PhyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(
         f"wrote {args.output}: {max(args.repeat, 1)} frame(s) of {len(frame)} bytes "
         f"(LPDU {frame[:-2].hex()} CRC {frame[-2:].hex()}), {x.size / P.SAMPLE_RATE:.3f} s "
@@ -172,6 +176,12 @@ def run_measure(args: argparse.Namespace) -> int:
 
     from osgp.phy import measure as M
 
+    out = Path(args.output)
+    try:  # before the measurement, which takes minutes, not after it
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: cannot write to {out}: {exc}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     if args.quick:
         doc = M.measure(
@@ -189,7 +199,7 @@ def run_measure(args: argparse.Namespace) -> int:
             impulsive_frames=args.impulsive_frames, fec_frames=args.fec_frames,
             seed=args.seed, progress=True,
         )  # fmt: skip
-    json_path, png_path = M.write(doc, Path(args.output))
+    json_path, png_path = M.write(doc, out)
     print(M.format_table(doc))
     print(f"wrote {json_path} and {png_path} in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -26,11 +26,15 @@ def write_wav(path: str | Path, samples: FloatArray, rate: float = P.SAMPLE_RATE
     """Write ``samples`` (full scale 1.0; louder samples are clipped) as 16-bit mono PCM."""
     x = np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0)
     pcm = np.rint(x * 32767.0).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(round(rate))
-        w.writeframes(pcm.tobytes())
+    try:
+        # opened here, not by wave.open(path): that one fails with an AttributeError of its own
+        with open(path, "wb") as f, wave.open(f, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(round(rate))
+            w.writeframes(pcm.tobytes())
+    except OSError as exc:
+        raise PhyError(f"cannot write WAV file {path}: {exc}") from exc
 
 
 def read_wav(path: str | Path) -> tuple[FloatArray, int]:
