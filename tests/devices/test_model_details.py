@@ -263,3 +263,34 @@ def test_pending_activation_with_self_read_takes_one(make_fleet: Callable[..., F
     # due at 02:01 local; the server activates it at its next call (02:02)
     assert (entry["time"].hour, entry["time"].minute) == (2, 2)
     assert 0 < entry["register_data"]["tot_data_block"]["summations"][0] <= fleet.registers(1)[0]
+
+
+def test_unbalance_gives_each_phase_its_own_voltage(base_net: Any, library: ProfileLibrary) -> None:
+    def run(unbalance: bool) -> Fleet:
+        f = Fleet.on_grid(
+            Grid(copy.deepcopy(base_net), GRID),
+            library,
+            FleetConfig(start=START, power_flow="linear", unbalance=unbalance),
+        )
+        f.advance_to(START + 19 * 3600)
+        return f
+
+    bal, unb = run(False), run(True)
+    three = [i for i, d in enumerate(bal.definitions) if d.phases == 3]
+    assert all(np.ptp(bal.volts[i]) == 0 for i in three)
+    assert max(np.ptp(unb.volts[i]) for i in three) > 0.2  # volts between phases
+    # the mean of the three phases stays on the balanced solution (linear model)
+    for i in three:
+        assert abs(unb.volts[i].mean() - bal.volts[i].mean()) < 0.01
+    # one heavy single-phase load on L1 at the end of a feeder: L1 sags there, L2/L3 rise
+    grid = Grid(copy.deepcopy(base_net), GRID)
+    far = 13
+    defs = [
+        MeterDefinition(f"s{b}", b, profile="H0-A", peak_kw=0.1, phases=3, seed=b)
+        for b in sorted(set(grid.load_buses()))
+    ] + [MeterDefinition("heavy", far, profile="H0-A", peak_kw=40.0, phase=1, noise_sigma=0)]
+    f = Fleet(defs, library, grid, FleetConfig(start=START, power_flow="linear", unbalance=True))
+    f.advance_to(START + 19 * 3600)
+    probe = next(i for i, d in enumerate(defs) if d.bus == far and d.phases == 3)
+    l1, l2, l3 = f.volts[probe]
+    assert l1 < l2 - 0.2 and l1 < l3 - 0.2 and abs(l2 - l3) < 0.01

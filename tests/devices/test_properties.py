@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.devices.helpers import START
 
 from osgp.devices.definition import MeterDefinition
 from osgp.devices.disturbances import Disturbance
 from osgp.devices.fleet import Fleet, FleetConfig
 from osgp.devices.profiles import ProfileLibrary
-from tests.devices.helpers import START
 
 LIB = ProfileLibrary.synthetic()
 HOURS = 6 * 3600

@@ -64,6 +64,9 @@ def _grid_options(s: argparse.ArgumentParser, prefix: str) -> None:
         default="linear",
         help="per-step pandapower power flow, its linear fast path, or none (default linear)",
     )
+    s.add_argument(
+        "--unbalance", action="store_true", help="per-phase voltages from the phase loads"
+    )
 
 
 def add_simulation_options(s: argparse.ArgumentParser) -> None:
@@ -84,6 +87,9 @@ def add_simulation_options(s: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--power-flow", choices=["full", "linear", "none"], default="linear", help="default linear"
     )
+    g.add_argument(
+        "--unbalance", action="store_true", help="per-phase voltages from the phase loads"
+    )
     g.add_argument("--firmware-key", metavar="HEX", help="16-byte image MAC key for EP08-EP10")
 
 
@@ -98,7 +104,7 @@ def _start(text: str) -> float:
     return float(calendar.timegm(day.timetuple()))
 
 
-def build_fleet(grid_name: str, start: float, power_flow: str) -> Fleet:
+def build_fleet(grid_name: str, start: float, power_flow: str, unbalance: bool = False) -> Fleet:
     from osgp.devices.fleet import Fleet, FleetConfig
     from osgp.devices.grid import Grid, GridError, load_simbench
     from osgp.devices.profiles import ProfileLibrary
@@ -113,7 +119,7 @@ def build_fleet(grid_name: str, start: float, power_flow: str) -> Fleet:
             library = ProfileLibrary.from_simbench_profiles(grid.net.profiles)
     except GridError as exc:
         raise SystemExit(str(exc)) from None
-    config = FleetConfig(start=start, power_flow=power_flow)  # type: ignore[arg-type]
+    config = FleetConfig(start=start, power_flow=power_flow, unbalance=unbalance)  # type: ignore[arg-type]
     return Fleet.on_grid(grid, library, config)
 
 
@@ -128,7 +134,7 @@ def attach_simulation(args: argparse.Namespace, served: object) -> str:
 
     assert isinstance(served, ServedMeter)
     start = _start(args.sim_start)
-    fleet = build_fleet(args.simulate, start, args.power_flow)
+    fleet = build_fleet(args.simulate, start, args.power_flow, args.unbalance)
     which = args.sim_meter
     if which in fleet.index:
         i = fleet.index[which]
@@ -152,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from osgp.devices.fleet import EV
 
     start = _start(args.sim_start)
-    fleet = build_fleet(args.grid, start, args.power_flow)
+    fleet = build_fleet(args.grid, start, args.power_flow, args.unbalance)
     if args.sag:
         try:
             bus, at, minutes, depth = args.sag.split(",")

@@ -122,6 +122,8 @@ class FleetConfig:
     thd_pct: float = 8.0
     #: THD of a healthy supply (CHOICE, typical LV value).
     base_thd_pct: float = 2.0
+    #: Per-phase voltages from the phase loads (linearised; see Fleet._unbalance).
+    unbalance: bool = False
     lp_blocks: int = 10
     lp_intervals: int = 96
     lp2_blocks: int = 2
@@ -446,6 +448,27 @@ class Fleet:
             return cal.weekend_tier
         return self._tiers[int(local % 86400) // INTERVAL]
 
+    def _unbalance(
+        self, demand_p: FloatArray, demand_q: FloatArray, bp: FloatArray, bq: FloatArray
+    ) -> FloatArray:
+        """Per-phase voltage deviation (p.u., buses x 3) from the balanced solution.
+
+        CHOICE (docs/devices.md): each phase behaves like a third of a balanced grid, so a
+        phase's drop follows the balanced sensitivities applied to three times that phase's
+        load; the deviation is what the phase loads add beyond the balanced third. The neutral
+        shift is not modelled.
+        """
+        assert self.grid is not None
+        _v0, sp, sq = self.grid.sensitivities()
+        nb = len(self.grid.buses)
+        share = self.measured / self.nphases[:, None]  # meters x 3
+        out = np.zeros((nb, 3))
+        for ph in range(3):
+            pp = np.bincount(self.bus_pos, demand_p * share[:, ph], minlength=nb)
+            qq = np.bincount(self.bus_pos, demand_q * share[:, ph], minlength=nb)
+            out[:, ph] = sp @ (3 * pp - bp) + sq @ (3 * qq - bq)
+        return out
+
     def _frequency(self, k: int) -> float:
         """Grid frequency of interval ``k``; drawn a day at a time (one numpy call per day)."""
         from osgp.devices.profiles import _gauss
@@ -475,10 +498,12 @@ class Fleet:
             else:
                 vm = self.grid.solve_linear(bp, bq)
             self.power_flows += 1
-            v = vm[self.bus_pos] * self.v_base
+            vm3 = np.repeat(vm[:, None], 3, axis=1)
+            if self.config.unbalance:
+                vm3 += self._unbalance(demand_p, demand_q, bp, bq)
+            volts = vm3[self.bus_pos] * self.v_base[:, None]
         else:
-            v = self.v_base.copy()
-        volts = np.repeat(v[:, None], 3, axis=1)
+            volts = np.repeat(self.v_base[:, None], 3, axis=1)
         thd = np.full((self.n, 3), self.config.base_thd_pct)
         self.schedule.apply(t, volts, thd)
         self.frequency = self._frequency(k)

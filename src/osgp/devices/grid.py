@@ -173,9 +173,13 @@ class Grid:
             sq[:, j] = (self.solve(zero, e) - v0) / step
         return v0, sp, sq
 
-    def solve_linear(self, p_kw: FloatArray, q_kvar: FloatArray) -> FloatArray:
-        """The fast path: V = V0 + dV/dP * P + dV/dQ * Q (sensitivities measured once)."""
+    def sensitivities(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(V0, dV/dP, dV/dQ) in p.u. and p.u. per kW / kvar, measured once (2N+1 power flows)."""
         if self._sens is None:
             self._sens = self._sensitivities()
-        v0, sp, sq = self._sens
+        return self._sens
+
+    def solve_linear(self, p_kw: FloatArray, q_kvar: FloatArray) -> FloatArray:
+        """The fast path: V = V0 + dV/dP * P + dV/dQ * Q (sensitivities measured once)."""
+        v0, sp, sq = self.sensitivities()
         return np.asarray(v0 + sp @ p_kw + sq @ q_kvar, dtype=np.float64)
