@@ -91,3 +91,42 @@ def test_a_removed_device_is_reported_missing() -> None:
         s = cycle(net, col, f"d{day}")
     assert s["missing_devices"] == [net.devices[1].neuron_id.hex()]
     assert s["reads_succeeded"] == 1
+
+
+def test_load_profile_and_event_log_collection_marks_entries_read() -> None:
+    net = discovered(MatrixLinks.chain(3, reach=1), 2)
+    meter = net.meters[1]  # the device behind a repeater
+    nid = net.devices[1].neuron_id
+    bt63 = bytearray(meter.store.image(63))
+    bt63[1:3] = (2).to_bytes(2, "little")  # two valid blocks, the newest is block 1,
+    bt63[3:5] = (1).to_bytes(2, "little")
+    bt63[9:11] = (2).to_bytes(2, "little")  # both unread
+    meter.store.put(63, bytes(bt63))
+    col = collector(net)
+    got: dict[str, Any] = {}
+
+    def job() -> Generator[Any, Any, None]:
+        got["lp"] = yield from col.load_profile(nid)
+        got["ev"] = yield from col.alarms_and_events(nid)
+
+    assert net.run_job("lp+events", job())
+    assert got["lp"] == 2 and got["ev"] is True
+    assert len(col.store.readings("LP1")) == 2 and len(col.store.readings("BT03")) == 1
+    assert int.from_bytes(meter.store.image(63)[9:11], "little") == 0  # BP05 ran
+
+
+def test_daily_routine_reads_every_day_and_reports_upstream() -> None:
+    net = discovered(MatrixLinks.chain(3, reach=1), 2)
+    col = collector(net)
+    first = (net.now // 86400 + 1) * 86400 + 2 * 3600  # 02:00 the next day
+    got: dict[str, Any] = {}
+
+    def job() -> Generator[Any, Any, None]:
+        got["days"] = yield from col.routine(first, 2, sweep_every=2)
+
+    assert net.run_job("routine", job(), limit=3 * 86400)
+    assert [d["reads_succeeded"] for d in got["days"]] == [2, 2]
+    assert net.now >= first + 86400
+    assert col.store.count("BT23") == 4
+    kinds = [set(body) for _, body in col.store.pending(0, 100)]
+    assert {"devices", "topology"} in kinds and {"reads"} in kinds

@@ -236,32 +236,68 @@ class Collector:
         self.cycles.append(summary)
         return summary
 
+    def routine(
+        self,
+        first_window: float,
+        days: int,
+        *,
+        window: float = 4 * 3600.0,
+        kind: str = "BT23",
+        events: bool = False,
+        sweep_every: int = 7,
+    ) -> Generator[Op, Any, list[dict[str, Any]]]:
+        """The daily schedule: at each window start a read cycle, then (with ``events``) BT03 and
+        unread events of every device, the topology report, batches sealed for the head-end,
+        and every ``sweep_every`` days a search for new devices. On-demand jobs run while it
+        sleeps."""
+        dc = self.dc
+        out = []
+        for day in range(days):
+            start = first_window + day * 86400.0
+            yield Sleep(start)
+            period = f"day-{int(start // 86400)}"
+            out.append((yield from self.daily_cycle(period, window, kind=kind)))
+            if events:
+                for nid in sorted(n for n, d in dc.topology.devices.items() if d.commissioned):
+                    yield from self.alarms_and_events(nid)
+            if self.store is not None:
+                self.store.add_batch(dc.topology.records(dc.now))
+                while self.store.seal_batch() is not None:
+                    pass
+            if dc.discovery is not None and sweep_every and day % sweep_every == sweep_every - 1:
+                yield from dc.discovery.sweep(from_all=True)
+        return out
+
     def removed(self, nid: bytes) -> bool:
         """A device not read in :data:`MISSING_CYCLES` cycles in a row, through every path and
         after re-discovery, is reported as missing (removed or dead)."""
         return self.missed.get(nid, 0) >= MISSING_CYCLES
 
     def load_profile(self, nid: bytes) -> Generator[Op, Any, int | None]:
-        """Unread blocks of LP set 1, then BP05; returns how many blocks were collected."""
+        """Unread blocks of LP set 1 (BT63 says how many, BT61 how many BT64 holds), newest
+        first, stored, then BP05 to mark them read; returns how many blocks were collected."""
         status = yield from self.read(nid, 63, 0, 13)
         if status is None:
             return None
         unread = int.from_bytes(status[9:11], "little")
         last = int.from_bytes(status[3:5], "little")
-        nblocks = max(1, int.from_bytes(status[1:3], "little"))
         if unread == 0:
             return 0
-        block = self.table_sizes[64] // max(1, nblocks)
+        dims = yield from self.read(nid, 61, 0, 13)
+        if dims is None:
+            return None
+        capacity = max(1, int.from_bytes(dims[7:9], "little"))
+        block = self.table_sizes[64] // capacity
         blocks = []
-        for k in range(min(unread, nblocks)):
-            idx = (last - k) % nblocks
+        for k in range(min(unread, capacity)):
+            idx = (last - k) % capacity
             data = yield from self.read(nid, 64, idx * block, block)
             if data is None:
                 return None
-            blocks.append(data)
+            blocks.append((idx, data))
         if self.store is not None:
-            for k, data in enumerate(blocks):
-                self.store.put(nid, "LP1", f"{int(self.dc.now)}-{k}", data, self.dc.now)
+            for idx, data in blocks:
+                self.store.put(nid, "LP1", f"{int(self.dc.now)}-{idx}", data, self.dc.now)
         res = yield from self.procedure(nid, 5, bytes((LIST_LP1,)) + unread.to_bytes(2, "little"))
         return len(blocks) if res is not None else None
 
