@@ -13,6 +13,10 @@ Figures (``N`` reads over 1,000 meters, fresh tables each time):
   in batches of 1,000 reads (what a concentrator's batches cost).
 * ``sqlite_*``: the same on a SQLite file; the baseline is a raw ``executemany`` of a plain
   ``INSERT`` (no conflict clause) of the same rows.
+* ``link_rows_s``: reads carried end to end by the concentrator link over TCP (``HeadendLink`` ->
+  ``LinkServer``, HMAC-tagged JSON frames, acks) into SQLite, batches of 1,000 reads;
+  ``link_vs_direct`` is the ratio to the same batches given to ``Ingestor.ingest`` in-process
+  (``link_direct_rows_s``, measured alongside): the cost of the network protocol.
 
 Run: ``.venv/bin/python benchmarks/bench_ingest.py [--rows N] [--pg URL]``. PostgreSQL figures need
 the server (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``; a scratch database is
@@ -176,9 +180,58 @@ def bench_sqlite(n: int) -> dict[str, float]:
             engine.dispose()
 
 
+def bench_link(n: int) -> dict[str, float]:
+    import asyncio
+
+    from osgp.headend.link import HeadendLink, LinkServer, MemoryLinkStore
+
+    rows = make_rows(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/link.db")
+        ing = _prepare(engine)
+        t_direct = _timed(lambda: _batch_path(ing, rows))
+        _truncate(engine)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM link_batches"))
+        store = MemoryLinkStore()
+        for start in range(0, n, 1000):
+            store.add_batch(
+                {
+                    "reads": [
+                        {"device": d, "register": r, "ts": t, "value": v, "unit": u}
+                        for d, r, t, v, u in rows[start : start + 1000]
+                    ]
+                }
+            )
+
+        async def carry() -> float:
+            server = LinkServer(engine)
+            port = await server.start("127.0.0.1", 0)
+            link = HeadendLink("127.0.0.1", port, "dc1", "bench-token-000000", store)
+            t0 = time.perf_counter()
+            task = asyncio.create_task(link.run())
+            ok = await link.drained(600)
+            elapsed = time.perf_counter() - t0
+            await link.stop()
+            await task
+            await server.stop()
+            if not ok:
+                raise RuntimeError(f"link did not drain: {link.last_error}")
+            return elapsed
+
+        t_link = asyncio.run(carry())
+        engine.dispose()
+    return {
+        "link_rows_s": n / t_link,
+        "link_direct_rows_s": n / t_direct,
+        "link_vs_direct": t_direct / t_link,
+    }
+
+
 def run(rows: int = 200_000, pg_url: str = PG_URL) -> dict[str, float]:
     out = bench_sqlite(rows)
     out.update(bench_pg(rows, pg_url))
+    out.update(bench_link(min(rows, 50_000)))
     return out
 
 

@@ -98,6 +98,7 @@ class Ingestor:
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database dialect {self.dialect!r}")
         self.bulk_threshold = bulk_threshold
+        self._known_devices: set[str] = set()
 
     # -- helpers -------------------------------------------------------------------------------
     def ts(self, epoch: float) -> Any:
@@ -228,10 +229,14 @@ class Ingestor:
                 if conn.execute(stmt).first() is None:
                     result.duplicate = True
                     return result
-            self._ingest_into(conn, concentrator_id, batch, result)
+            newly: set[str] = set()
+            self._ingest_into(conn, concentrator_id, batch, result, newly)
+        self._known_devices |= newly  # committed
         return result
 
-    def _ingest_into(self, conn: Connection, cid: str, batch: Batch, result: IngestResult) -> None:
+    def _ingest_into(
+        self, conn: Connection, cid: str, batch: Batch, result: IngestResult, newly: set[str]
+    ) -> None:
         ins = result.inserted
         self._upsert_devices(conn, cid, batch.devices)
         referenced = {r.device for r in batch.reads}
@@ -239,7 +244,7 @@ class Ingestor:
         referenced.update(r.device for r in batch.power_quality)
         referenced.update(r.device for r in batch.link_quality)
         referenced.difference_update(d.id for d in batch.devices)
-        self._ensure_devices(conn, cid, referenced)
+        self._ensure_devices(conn, cid, referenced, newly)
         ts = self.ts_cached()
         ins["devices"] = len(batch.devices)
         ins["reads"] = self.insert_ignore(
@@ -314,6 +319,19 @@ class Ingestor:
                 seen[dev] = t
         if not seen:
             return
+        items = sorted(seen.items())
+        if self.dialect == "postgresql":
+            # One statement for the whole batch instead of one UPDATE per device.
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cur:
+                cur.execute(
+                    "UPDATE devices AS d SET last_seen = v.t "
+                    "FROM unnest(%s::text[], %s::timestamptz[]) AS v(id, t) "
+                    "WHERE d.id = v.id AND (d.last_seen IS NULL OR d.last_seen < v.t)",
+                    ([d for d, _ in items], [from_epoch(t) for _, t in items]),
+                )
+            return
         table = cast(Table, m.Device.__table__)
         col = table.c
         stmt = (
@@ -322,7 +340,7 @@ class Ingestor:
             .where(col.last_seen.is_(None) | (col.last_seen < bindparam("t")))
             .values(last_seen=bindparam("t"))
         )
-        conn.execute(stmt, [{"dev": d, "t": from_epoch(t)} for d, t in sorted(seen.items())])
+        conn.execute(stmt, [{"dev": d, "t": from_epoch(t)} for d, t in items])
 
     @staticmethod
     def _last_seen(batch: Batch) -> float | None:
@@ -359,7 +377,23 @@ class Ingestor:
             stmt.on_conflict_do_update(index_elements=["id"], set_=updated), list(latest.values())
         )
 
-    def _ensure_devices(self, conn: Connection, cid: str, ids: Iterable[str]) -> None:
+    def _ensure_devices(
+        self, conn: Connection, cid: str, ids: Iterable[str], newly: set[str]
+    ) -> None:
+        """Create missing devices; ``newly`` collects ids to cache once the transaction commits
+        (a rolled-back insert must not be remembered)."""
+        # Devices are never deleted by the head-end, so ids seen once need no further look-up.
+        wanted = set(ids) - self._known_devices
+        if not wanted:
+            return
+        present: set[str] = set()
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), 1000):
+            chunk = ordered[start : start + 1000]
+            present.update(
+                conn.execute(select(m.Device.id).where(m.Device.id.in_(chunk))).scalars()
+            )
+        ids = wanted - present
         rows = [
             {
                 "id": i,
@@ -378,6 +412,7 @@ class Ingestor:
         ]
         if rows:
             conn.execute(self._insert(m.Device.__table__).on_conflict_do_nothing(), rows)
+        newly.update(wanted)
 
     def _topology(self, conn: Connection, cid: str, t: TopologyRecord) -> int:
         taken = from_epoch(t.ts)
