@@ -100,10 +100,16 @@ def test_map_to_meter_load_profile(page: Any, served_demo: ServedDemo, tmp_path:
     values = [float(bars.nth(i).get_attribute("data-value")) for i in range(96)]
     assert sum(values) > 0, "a household uses energy over a day"
     assert "96 intervals" in page.get_by_test_id("lp-summary").inner_text()
-    assert page.get_by_test_id("lp-day").inner_text() == "2026-01-15"
+    assert page.get_by_test_id("lp-day").inner_text().startswith("2026-01-15 00:00")
     assert page.locator("[data-testid=registers] tbody tr").count() >= 3
     assert page.locator("[data-testid=pq-chart] circle.pt").count() >= 24
     shot(page, "device", tmp_path)
+
+    # The previous day has no data: the chart says so rather than showing stale bars.
+    page.get_by_test_id("day-prev").click()
+    page.get_by_text("0 intervals").wait_for()
+    assert page.locator("[data-testid=load-profile-chart] rect.lp-bar").count() == 0
+    page.go_back()
 
     # The path shown on the device page goes through a repeater.
     assert "→" in page.locator("dl.kv").inner_text()

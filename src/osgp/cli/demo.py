@@ -39,6 +39,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-campaign", action="store_true", help="do not start a firmware campaign")
+    p.add_argument(
+        "--fast-discovery",
+        action="store_true",
+        help="elect repeaters from the channel model instead of running the concentrator's "
+        "discovery over the simulated power line",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         max_transformers=limit,
         seed=args.seed,
         campaign=not args.no_campaign,
+        real_discovery=not args.fast_discovery,
         quiet=args.quiet,
     )
     try:

@@ -11,7 +11,6 @@ the REST API, and finally serves the web UI until interrupted (or returns a summ
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import time
 import urllib.request
@@ -20,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from osgp.demo.area import STANDIN_NOTE, AreaSpec, StandInConcentrator, build_segment
+from osgp.demo.area import (
+    STANDIN_DISCOVERY_NOTE,
+    STANDIN_NOTE,
+    AreaSpec,
+    StandInConcentrator,
+    build_segment,
+)
 
 __all__ = ["OPERATOR_KEY", "READ_KEY", "DemoConfig", "DemoSummary", "run_demo"]
 
@@ -42,8 +47,10 @@ class DemoConfig:
     max_transformers: int = 0  # 0: no limit
     grid: str = "pandapower:lv_schutterwald"
     seed: int = 1
-    start: float | None = None  # simulated start (POSIX, 15-min boundary); default yesterday 00:00
+    start: float | None = None  # simulated start (POSIX, 15-min boundary); default: ends now
     campaign: bool = True
+    #: Discovery by the real concentrator (osgp.dc) over the simulated power line; else stand-in.
+    real_discovery: bool = True
     quiet: bool = False
     #: Called with the service once the UI is up (tests use it instead of serving forever).
     on_ready: Callable[[Any], None] | None = None
@@ -71,9 +78,11 @@ class DemoSummary:
         return dict(self.__dict__)
 
 
-def _default_start() -> float:
-    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (today - dt.timedelta(days=1)).timestamp()
+def _default_start(hours: float) -> float:
+    """The run ends at the last quarter hour before now, so the head-end's "last day" windows
+    (API defaults, grid health) show the simulated data."""
+    end = (time.time() // 900.0) * 900.0
+    return end - max(1, round(hours * 4)) * 900.0
 
 
 class _Progress:
@@ -133,7 +142,7 @@ async def run_demo(cfg: DemoConfig) -> DemoSummary:
 
     wall0 = time.perf_counter()
     summary = DemoSummary()
-    start = cfg.start if cfg.start is not None else _default_start()
+    start = cfg.start if cfg.start is not None else _default_start(cfg.hours)
     if cfg.postgres:
         db_url = cfg.postgres
     else:
@@ -167,6 +176,8 @@ async def run_demo(cfg: DemoConfig) -> DemoSummary:
         f"{', MQTT ' + cfg.mqtt if cfg.mqtt else ''})"
     )
     out.say(f"[dim]{STANDIN_NOTE}[/dim]")
+    if not cfg.real_discovery:
+        out.say(f"[dim]{STANDIN_DISCOVERY_NOTE}[/dim]")
     summary.skipped.append(STANDIN_NOTE)
 
     links: list[HeadendLink] = []
@@ -213,7 +224,18 @@ async def run_demo(cfg: DemoConfig) -> DemoSummary:
             # -- discovery ---------------------------------------------------------------------
             task = out.task("discovery", len(concs))
             for dc, link in zip(concs, links, strict=True):
-                batch = dc.discover(start)
+                batch = None
+                if cfg.real_discovery:
+                    try:
+                        batch = await asyncio.to_thread(dc.discover_with_dc, start, cfg.seed)
+                    except Exception as exc:
+                        note = f"{dc.m.cid}: osgp.dc discovery failed ({exc!r}); stand-in used"
+                        out.say(note)
+                        summary.skipped.append(note)
+                if batch is None:
+                    batch = dc.discover(start)
+                    if STANDIN_DISCOVERY_NOTE not in summary.skipped:
+                        summary.skipped.append(STANDIN_DISCOVERY_NOTE)
                 _count(counts, batch)
                 link.submit(batch)
                 summary.meters += dc.m.fleet.n

@@ -136,8 +136,12 @@ function loadProfileChart(intervals, dayStart, unit) {
   const day = 86400000;
   const xOf = (ms) => L + ((ms - dayStart) / day) * w;
   axes(svg, L, T, w, hgt, ticks.map((v) => ({ v, y: yOf(v) })), (v) => fmtNum(v, 0),
-    [0, 3, 6, 9, 12, 15, 18, 21, 24].map((hh) => ({ v: hh, x: xOf(dayStart + hh * 3600000) })),
-    (v) => `${String(v).padStart(2, "0")}:00`);
+    [0, 3, 6, 9, 12, 15, 18, 21, 24].map((k) => {
+      // ticks on whole UTC hours divisible by 3, whatever hour the window starts at
+      const t = Math.ceil(dayStart / 10800000) * 10800000 + k * 3600000;
+      return { v: t, x: xOf(t) };
+    }).filter((t) => t.v <= dayStart + day),
+    (v) => (v === dayStart + day && new Date(v).getUTCHours() === 0 ? "24:00" : new Date(v).toISOString().slice(11, 16)));
   svg.appendChild(s("text", { x: 4, y: T + 8 }, unit));
   const g = s("g", { class: "bars" });
   for (const it of intervals) {
@@ -301,13 +305,16 @@ async function segment(cid) {
             onclick: () => { sessionStorage.setItem("osgp-layout", "geo"); route(); } }, "Grid coordinates"),
           h("button", { class: layoutMode === "layers" ? "" : "secondary", "data-testid": "layout-layers",
             onclick: () => { sessionStorage.setItem("osgp-layout", "layers"); route(); } }, "Repeater levels"),
+          h("button", { class: sessionStorage.getItem("osgp-heard") === "1" ? "" : "secondary", "data-testid": "toggle-heard",
+            onclick: () => { sessionStorage.setItem("osgp-heard", sessionStorage.getItem("osgp-heard") === "1" ? "0" : "1"); route(); } }, "All heard links"),
           h("span", { class: "sep" }),
           h("a", { href: `#/health/${esc(cid)}` }, "grid health →")),
         mapBox,
         legend([["var(--good)", "link margin ≥ 10 dB"], ["var(--fair)", "3–10 dB"], ["var(--poor)", "< 3 dB"],
           ["#14213d", "■ concentrator, ◎ repeater"], [PHASE_COLORS[1], "meter on L1"], [PHASE_COLORS[2], "L2"],
           [PHASE_COLORS[3], "L3"], [PHASE_COLORS[0], "three-phase"], ["var(--off)", "not reached"]]),
-        h("p", { class: "muted" }, topo ? `Topology of ${fmtTime(topo.taken_at)}. Lines join each device to the node that repeats for it; hover a device to see its path.` : "This concentrator has reported no topology yet.")),
+        h("p", { class: "muted" }, topo ? `Topology of ${fmtTime(topo.taken_at)}. Lines join each device to the node that repeats for it; hover a device to see its path.` : "This concentrator has reported no topology yet."),
+        topo ? h("p", { class: "muted" }, `${topo.links.length} links heard between nodes; "All heard links" draws them faintly.`) : null),
       h("div", { class: "card scroll" }, h("h2", {}, "Devices"), h("table", { "data-testid": "device-list" },
         h("thead", {}, h("tr", {}, ["Device", "Kind", "Feeder", "Phase", "m", "Status"].map((t) => h("th", {}, t)))),
         h("tbody", {}, rows)))),
@@ -350,16 +357,29 @@ function segmentMap(conc, topo, devs, mode) {
   const paths = Object.fromEntries((topo ? topo.paths : []).map((p) => [p.device, p.hops]));
   const linkEls = {};
   const gl = s("g", { class: "links" });
-  for (const lk of topo ? topo.links : []) {
-    const a = pos[lk.a], b = pos[lk.b];
+  // Every link the concentrator heard (faint, on request), then the tree of chosen repeater hops.
+  const heard = {};
+  for (const lk of topo ? topo.links : []) { heard[`${lk.a}|${lk.b}`] = lk; heard[`${lk.b}|${lk.a}`] = lk; }
+  if (sessionStorage.getItem("osgp-heard") === "1") {
+    for (const lk of topo ? topo.links : []) {
+      const a = pos[lk.a], b = pos[lk.b];
+      if (!a || !b) continue;
+      gl.appendChild(s("line", { x1: a[0].toFixed(1), y1: a[1].toFixed(1), x2: b[0].toFixed(1), y2: b[1].toFixed(1), class: "heard", stroke: qualityColor(lk.margin_db), "stroke-width": 0.6, opacity: 0.35 }));
+    }
+  }
+  for (const n of nodes) {
+    if (!n.parent) continue;
+    const a = pos[n.parent], b = pos[n.device];
     if (!a || !b) continue;
+    const lk = heard[`${n.parent}|${n.device}`];
+    const margin = lk ? lk.margin_db : null;
     const ln = s("line", {
       x1: a[0].toFixed(1), y1: a[1].toFixed(1), x2: b[0].toFixed(1), y2: b[1].toFixed(1),
-      class: "map-link", stroke: qualityColor(lk.margin_db), "stroke-width": 2,
-      "data-a": lk.a, "data-b": lk.b, "data-margin": lk.margin_db,
+      class: "map-link", stroke: qualityColor(margin), "stroke-width": 2,
+      "data-a": n.parent, "data-b": n.device, "data-margin": margin,
     });
-    hover(ln, `${lk.a} ⇄ ${lk.b}\nsignal ${fmtNum(lk.signal_db, 1)} dB, margin ${fmtNum(lk.margin_db, 1)} dB`);
-    linkEls[`${lk.a}|${lk.b}`] = ln;
+    hover(ln, `${n.parent} → ${n.device}\n${lk ? `signal ${fmtNum(lk.signal_db, 1)} dB, margin ${fmtNum(lk.margin_db, 1)} dB` : "no link figures"}`);
+    linkEls[`${n.parent}|${n.device}`] = ln;
     gl.appendChild(ln);
   }
   svg.appendChild(gl);
@@ -409,8 +429,13 @@ async function device(did) {
   // The day shown: the one of the newest interval, or the one asked for in the address.
   const ivs = lpAll.intervals;
   const lastEnd = ivs.length ? Date.parse(ivs[ivs.length - 1].end) - 1 : Date.now();
-  const wanted = new URLSearchParams(location.hash.split("?")[1] || "").get("day");
-  const dayStart = wanted ? Date.parse(`${wanted}T00:00:00Z`) : Math.floor(lastEnd / 86400000) * 86400000;
+  // The window shown: 24 hours ending with the newest interval, or the calendar day (UTC) asked
+  // for in the address (?day=YYYY-MM-DD), or the 24 hours ending at ?end=ISO.
+  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const dayStart = q.get("day") ? Date.parse(`${q.get("day")}T00:00:00Z`)
+    : q.get("end") ? Date.parse(q.get("end")) - 86400000
+      : Math.floor(lastEnd / 900000) * 900000 + 900000 - 86400000;
+  const windowText = `${fmtTime(new Date(dayStart).toISOString())} – ${fmtTime(new Date(dayStart + 86400000).toISOString()).slice(new Date(dayStart).getUTCHours() === 0 ? 11 : 0)}`;
   const lpBox = h("div", {});
   const channelSel = { value: lpAll.channel };
   const drawLp = async () => {
@@ -420,7 +445,7 @@ async function device(did) {
     lpBox.replaceChildren(
       h("div", { class: "toolbar" },
         h("button", { class: "secondary", "data-testid": "day-prev", onclick: () => go(-1) }, "◀"),
-        h("b", { "data-testid": "lp-day" }, new Date(dayStart).toISOString().slice(0, 10)),
+        h("b", { "data-testid": "lp-day" }, windowText),
         h("button", { class: "secondary", "data-testid": "day-next", onclick: () => go(1) }, "▶"),
         h("span", { class: "sep" }),
         ...lpAll.channels.map((c) => h("button", { class: c === channelSel.value ? "" : "secondary",
@@ -428,12 +453,12 @@ async function device(did) {
       ),
       loadProfileChart(lp.intervals, dayStart, channelSel.value.endsWith("_wh") ? "Wh" : ""),
       h("p", { class: "muted", "data-testid": "lp-summary" },
-        `${lp.intervals.length} intervals, ${fmtNum(total / 1000, 2)} kWh on ${new Date(dayStart).toISOString().slice(0, 10)}`),
+        `${lp.intervals.length} intervals, ${fmtNum(total / 1000, 2)} kWh from ${windowText} UTC`),
     );
   };
   const go = (delta) => {
-    const day = new Date(dayStart + delta * 86400000).toISOString().slice(0, 10);
-    location.hash = `#/device/${esc(did)}?day=${day}`;
+    const end = new Date(dayStart + 86400000 + delta * 86400000).toISOString();
+    location.hash = `#/device/${esc(did)}?end=${end}`;
   };
   const phases = [1, 2, 3].filter((p) => pq.some((x) => x.kind === "sample" && x.phase === p));
   const pqSeries = phases.map((p) => ({ name: `L${p}`, color: PHASE_COLORS[p],
