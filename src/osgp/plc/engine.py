@@ -18,7 +18,7 @@ from itertools import count
 
 from osgp.clock import ManualClock
 
-__all__ = ["Engine"]
+__all__ = ["Action", "Engine"]
 
 Action = Callable[[float], None]
 

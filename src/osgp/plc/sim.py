@@ -49,7 +49,7 @@ from osgp.lon.node_events import (
 )
 from osgp.phy.curve import MeasuredCurve
 from osgp.plc.channel import Channel, NoiseEvent
-from osgp.plc.engine import Engine
+from osgp.plc.engine import Action, Engine
 from osgp.plc.medium import Medium, OnAir
 from osgp.plc.scenario import Scenario
 from osgp.plc.topology import METER, Segment, load_segment, subset
@@ -210,13 +210,13 @@ class Simulation:
             if f.until_h is not None:
                 self.engine.at(f.until_h * 3600.0, self._setter(f.node, False), RANK_APP)
 
-    def _setter(self, node: int, down: bool) -> Any:
+    def _setter(self, node: int, down: bool) -> Action:
         def act(t: float) -> None:
             self.medium.down[node] = down
 
         return act
 
-    def _poller(self, meter: int) -> Any:
+    def _poller(self, meter: int) -> Action:
         tr = self.scenario.traffic
         subnet, node = address_of(meter)
         dest = SubnetNodeDest(subnet, node, retries=tr.retries, transmit_timer=tr.transmit_timer)
@@ -234,7 +234,7 @@ class Simulation:
 
         return act
 
-    def _reporter(self, meter: int) -> Any:
+    def _reporter(self, meter: int) -> Action:
         tr = self.scenario.traffic
         dest = SubnetNodeDest(*address_of(0))
         payload = ExplicitMessage(CODE_REPORT, bytes(tr.report_bytes))
@@ -278,7 +278,7 @@ class Simulation:
         self.engine.follow(("mac", i), self.macs[i].next_timer(), self._mac_timer(i), RANK_MAC)
         self.engine.follow(("node", i), self.nodes[i].next_timer(), self._node_timer(i), RANK_NODE)
 
-    def _mac_timer(self, i: int) -> Any:
+    def _mac_timer(self, i: int) -> Action:
         def act(t: float) -> None:
             for tx in self.macs[i].handle_timer(t):
                 self.medium.start(
@@ -293,7 +293,7 @@ class Simulation:
 
         return act
 
-    def _node_timer(self, i: int) -> Any:
+    def _node_timer(self, i: int) -> Action:
         def act(t: float) -> None:
             self.nodes[i].handle_timer(t)
             self._flush(i, t)
