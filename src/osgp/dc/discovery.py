@@ -52,8 +52,22 @@ GRACE = 1.5
 class Discovery:
     """Discovery state of one concentrator (``dc``: :class:`osgp.dc.concentrator.Concentrator`)."""
 
-    def __init__(self, dc: Any) -> None:
+    def __init__(
+        self,
+        dc: Any,
+        *,
+        ranges: int = RANGES,
+        slots: int = SLOTS,
+        slot_ms: int = SLOT_MS,
+        proxy_slots: int = PROXY_SLOTS,
+        grace: float = GRACE,
+    ) -> None:
         self.dc = dc
+        self.ranges = ranges
+        self.slots = slots
+        self.slot_ms = slot_ms
+        self.proxy_slots = proxy_slots
+        self.grace = grace
         self.round = 0
         self.assigned: dict[bytes, tuple[int, int]] = {}
         self.found_at: dict[bytes, float] = {}
@@ -110,14 +124,13 @@ class Discovery:
     def dc_round(self, unconfigured_only: bool = False) -> Generator[Op, Any, int]:
         """Discovery broadcasts from the concentrator over :data:`RANGES` ID ranges."""
         new = 0
-        width = 0x10000 // RANGES
-        for k in range(RANGES):
+        width = 0x10000 // self.ranges
+        for k in range(self.ranges):
             self.round = (self.round + 1) & 0xFF
-            d = m.Discover(
-                self.round, k * width, (k + 1) * width - 1, SLOTS, SLOT_MS, unconfigured_only
-            )
+            lo, hi = k * width, 0xFFFF if k == self.ranges - 1 else (k + 1) * width - 1
+            d = m.Discover(self.round, lo, hi, self.slots, self.slot_ms, unconfigured_only)
             yield Broadcast(ForeignFrame(m.ATM_CODE, d.to_data()))
-            yield Sleep(self.dc.now + d.window + GRACE)
+            yield Sleep(self.dc.now + d.window + self.grace)
             new += self._take_replies()
         self.rounds += 1
         return new
@@ -125,12 +138,12 @@ class Discovery:
     def proxy_round(self, x: bytes, unconfigured_only: bool = False) -> Generator[Op, Any, int]:
         """Ask device ``x`` to run a discovery round and fetch what it heard."""
         self.round = (self.round + 1) & 0xFF
-        d = m.Discover(self.round, 0, 0xFFFF, PROXY_SLOTS, SLOT_MS, unconfigured_only)
+        d = m.Discover(self.round, 0, 0xFFFF, self.proxy_slots, self.slot_ms, unconfigured_only)
         out: Outcome = yield from self.dc.transact(x, ForeignFrame(m.ATM_CODE, d.to_data(m.START)))
         self.ran_round.add(x)
         if not out.ok:
             return 0
-        yield Sleep(self.dc.now + d.window + GRACE)
+        yield Sleep(self.dc.now + d.window + self.grace)
         new = 0
         page, pages = 0, 1
         while page < pages:
