@@ -241,3 +241,19 @@ def test_meter_served_on_a_serial_device_with_pyserial(store: TableStore) -> Non
         endpoint.close()
         os.close(master)
         os.close(slave)
+
+
+def test_read_reports_refusals_and_bad_input_without_traceback(served: dict[str, str]) -> None:
+    undeclared = osgp_read("BT99", "--optical", served["optical"], "--rk", RK, "--raw")
+    assert undeclared.returncode == 1
+    assert "refused with response code 0x04" in undeclared.stderr
+    # the key and the range are checked before any connection (port 1 would refuse it)
+    bad_key = osgp_read("BT23", "--mep", "tcp://127.0.0.1:1", "--mbk", "00")
+    assert bad_key.returncode == 2 and "bad key" in bad_key.stderr
+    bad_count = osgp_read("BT23", "--mep", "tcp://127.0.0.1:1", "--mbk", MBK.hex(), "--count", "-4")
+    assert bad_count.returncode == 2 and "--count 0..65535" in bad_count.stderr
+    # a MEP client on the optical port gets no MEP reply: one clear failure, not a second request
+    wrong_port = osgp_read("BT23", "--mep", served["optical"], "--mbk", MBK.hex(), "--timeout", "2")
+    assert wrong_port.returncode == 1 and "read failed: no MEP reply" in wrong_port.stderr
+    for res in (undeclared, bad_key, bad_count, wrong_port):
+        assert "Traceback" not in res.stderr

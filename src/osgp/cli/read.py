@@ -10,7 +10,6 @@ The dimension tables the layout depends on (BT00, BT21, BT61, ET04, ...) are rea
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from typing import TYPE_CHECKING
@@ -86,20 +85,26 @@ def fetch(
     response (rno on the optical port, onp on MEP) is read in partial reads of ``chunk`` bytes,
     its size taken from its schema and the dimension tables."""
     from osgp.app.framing.optical import OpticalClientError
-    from osgp.app.tables import context_from_images, get_table
+    from osgp.app.tables import TableError, context_from_images, get_table
 
     if args.offset is not None or args.count is not None:
         return client.read(table, args.offset or 0, args.count or 0)
     for d in dims:
         if d != table:
-            with contextlib.suppress(OpticalClientError):
+            try:
                 images[d] = client.read(d)
+            except OpticalClientError as exc:
+                if exc.code is None:  # no answer at all: asking for the others would not help
+                    raise
     try:
         return client.read(table)
     except OpticalClientError as exc:
         if exc.code not in (0x04, 0x09):
             raise
-        size = get_table(table).size(context_from_images(images))
+        try:
+            size = get_table(table).size(context_from_images(images))
+        except TableError:  # no declaration to size the parts with: the refusal is the answer
+            raise exc from None
         return b"".join(
             client.read(table, off, min(chunk, size - off)) for off in range(0, size, chunk)
         )
@@ -119,6 +124,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"unknown table {args.table!r}: {exc}", file=sys.stderr)
         return 2
     dims = [table_id(n) for n in DIMENSION_TABLES]
+    if not 0 <= (args.offset or 0) <= 0xFFFFFF or not 0 <= (args.count or 0) <= 0xFFFF:
+        print("--offset must be 0..16777215 and --count 0..65535", file=sys.stderr)
+        return 2
+    # the key is checked before the port is opened: a typo should not cost a connection
+    if args.optical:
+        name = "MK" if args.mk else "PK" if args.pk else "RK"
+        key_text = args.mk or args.pk or args.rk
+    else:
+        name = "MAK" if args.mak else "MBK"
+        key_text = args.mak or args.mbk
+        if not key_text:
+            print("--mep needs --mak or --mbk", file=sys.stderr)
+            return 2
+    try:
+        key = parse_named_key(name, key_text) if key_text else None
+    except KeyFormatError as exc:
+        print(f"bad key: {exc}", file=sys.stderr)
+        return 2
     try:
         transport = SerialTransport(args.optical or args.mep)
     except Exception as exc:
@@ -128,26 +151,19 @@ def run(args: argparse.Namespace) -> int:
     client: SyncOpticalClient | SyncMepClient
     try:
         if args.optical:
-            name = "MK" if args.mk else "PK" if args.pk else "RK"
-            key_text = args.mk or args.pk or args.rk
-            key = parse_named_key(name, key_text) if key_text else None
             client = SyncOpticalClient(transport, timeout=args.timeout)
             client.start()
             client.login(key.rstrip(b"\x00") if key else None)
             chunk = 900  # fits the 2 x 512-byte packets negotiated
         else:
-            key_text = args.mak or args.mbk
-            if not key_text:
-                print("--mep needs --mak or --mbk", file=sys.stderr)
-                return 2
-            key = parse_named_key("MAK" if args.mak else "MBK", key_text)
+            assert key is not None
             client = SyncMepClient(
                 transport,
                 key,
                 encrypt=args.encrypt,
                 aes=args.aes,
                 tls=args.tls,
-                level="MAK" if args.mak else "MBK",
+                level=name,
                 timeout=args.timeout,
             )
             chunk = 400  # a MEP message carries at most 476 bytes
@@ -158,9 +174,6 @@ def run(args: argparse.Namespace) -> int:
     except OpticalClientError as exc:
         print(f"read failed: {exc}", file=sys.stderr)
         return 1
-    except KeyFormatError as exc:
-        print(f"bad key: {exc}", file=sys.stderr)
-        return 2
     text = data.hex() if args.raw else render(table, data, images, args.json)
     try:
         print(text)
