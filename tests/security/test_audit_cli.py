@@ -166,3 +166,52 @@ def test_unreachable_meter_is_listed_and_the_others_audited(
     captured = capsys.readouterr()
     assert "optical tcp://127.0.0.1:1: not reachable" in captured.out
     assert "sim:aes" in captured.out and "Connection refused" in captured.err
+
+
+def free_udp_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.parametrize("mode", ["rc4", "aes"])
+def test_cli_attacks_a_served_meter_plc_port_over_cnip(
+    mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    omak, psk = "0x5a1f00e3c4b27788d9016c3e", "0x000102030405060708090a0b0c0d0e0f"
+    lp, lu = free_udp_ports(2)
+    extra = ["--security-mode", "aes", "--aes-psk", psk] if mode == "aes" else []
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osgp", "meter", "serve", "--cnip", "udp://127.0.0.1:0",
+         "--cnip-peer", f"127.0.0.1:{lp}:{lu}", "--omak", omak, "--duration", "60", *extra],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()  # cnip udp://HOST:PORT urgent U
+        assert line[0] == "cnip", line
+        ep = f"cnip:{line[1]}:{line[3]}"
+        args = ["audit", ep, "--omak", omak, "--cnip-local", f"127.0.0.1:{lp}:{lu}"]
+        if mode == "aes":
+            args += ["--aes-psk", psk]
+        rc = main([*args, "--recover-key", "--json"])
+        doc = json.loads(capsys.readouterr().out)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    (attack,) = doc["key_recovery"]
+    checks = {f["check"] for f in doc["findings"]}
+    if mode == "rc4":
+        assert rc == 1
+        assert attack["recovered"] and attack["key"] == omak[2:] and attack["queries"] < 200
+        assert {"key-recovered", "security-mode"} <= checks
+    else:
+        assert rc == 0
+        assert not attack["recovered"] and attack["bits_learned"] == 0
+        assert not {"key-recovered", "security-mode"} & checks

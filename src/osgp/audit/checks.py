@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -286,8 +286,6 @@ def view_of_served_meter(meter: ServedMeter, name: str) -> MeterView:
 
 
 def _read_all(read: object, name: str) -> tuple[dict[int, bytes], list[str]]:
-    from collections.abc import Callable
-
     assert callable(read)
     fn: Callable[[int], bytes] = read
     images: dict[int, bytes] = {}
@@ -351,6 +349,30 @@ def view_over_optical(url: str, key: bytes, *, level: str = "MK") -> MeterView:
     )  # fmt: skip
 
 
+def view_over_plc(request: Callable[[bytes], bytes], name: str) -> MeterView:
+    """Read the security tables over PLC: ``request(c12) -> C12 response`` sends one
+    authenticated request (see :func:`osgp.audit.plc_link.plc_exchange`). One 14908 APDU
+    carries at most 228 bytes, so only the prefixes holding the checked fields are read."""
+    from osgp.app.services import PartialReadRequest
+
+    images: dict[int, bytes] = {}
+    notes: list[str] = []
+    for tid, count in ((ET04, ET04_SECURITY_MODE + 1), (ET54, 90), (ET55, 24)):
+        try:
+            resp = request(PartialReadRequest(tid, 0, count).to_bytes())
+        except Exception as exc:
+            notes.append(f"{name}: could not read ET{tid - 2048:02d}: {exc}")
+            continue
+        if resp[:1] != b"\x00" or len(resp) < 3:
+            notes.append(f"{name}: ET{tid - 2048:02d} refused with 0x{resp[0]:02X}")
+            continue
+        images[tid] = resp[3 : 3 + int.from_bytes(resp[1:3], "big")]
+    return MeterView(
+        name=name, source="tables over PLC (CN/IP, OMA key)", et04=images.get(ET04),
+        et54=images.get(ET54), et55=images.get(ET55), notes=notes,
+    )  # fmt: skip
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 
@@ -391,4 +413,5 @@ __all__ = [
     "view_of_served_meter",
     "view_over_mep",
     "view_over_optical",
+    "view_over_plc",
 ]

@@ -8,6 +8,9 @@ Endpoints (one or more; a list of meters is audited as a fleet):
   ``--mak`` (or ``--mbk``).
 * ``optical:tcp://HOST:PORT`` (or ``optical:/dev/ttyUSB0``): the same over the optical port with
   ``--mk`` (or ``--pk``/``--rk``).
+* ``cnip:udp://HOST:PORT[:URGENT]``: a meter's PLC port on a CN/IP channel, with ``--omak``; the
+  auditor joins the channel as ``--cnip-local HOST:PORT[:URGENT]`` (the meter must list it as a
+  peer, ``osgp meter serve --cnip-peer``), 14908 domain/subnet/node of the meter as given.
 
 ``--recover-key`` then runs the published kind of key recovery (one captured request, ~144
 accept/refuse answers) against the PLC port of a simulated meter or the MEP port of a served
@@ -47,11 +50,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("mk", "optical unique key"),
         ("pk", "optical provisioning key"),
         ("rk", "optical read-only key"),
+        ("omak", "PLC OMA key (12 bytes)"),
+        ("aes-psk", "cnip: OSGP-AES-128-PSK key (the meter is in AES mode)"),
     ):
         p.add_argument(f"--{name}", metavar="KEY", help=f"{what}, text or hex")
     p.add_argument("--aes", action="store_true", help="MEP: read with AES if digest is refused")
     p.add_argument("--captured", metavar="HEX", help="MEP: a captured valid request body")
     p.add_argument("--seed", type=int, help="sim: seed of the simulated meter's keys")
+    p.add_argument(
+        "--cnip-local",
+        default="127.0.0.1:1628:1629",
+        metavar="HOST:PORT[:URGENT]",
+        help="cnip: the auditor's CN/IP address (default 127.0.0.1:1628:1629)",
+    )
+    p.add_argument("--domain", default="01", help="cnip: the meter's 14908 domain ID in hex")
+    p.add_argument("--subnet", type=int, default=1, help="cnip: the meter's subnet (default 1)")
+    p.add_argument("--node", type=int, default=2, help="cnip: the meter's node (default 2)")
     p.set_defaults(func=run)
 
 
@@ -182,12 +196,53 @@ def _fleet(args: argparse.Namespace) -> list[tuple[str, argparse.Namespace]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("endpoint"), str):
             raise ValueError(f'entry {i} needs an "endpoint" string')
         job = argparse.Namespace(**vars(args))
-        for name in ("mak", "mbk", "mk", "pk", "rk", "captured"):
+        for name in ("mak", "mbk", "mk", "pk", "rk", "omak", "aes_psk", "captured"):
             if name in entry:
                 setattr(job, name, str(entry[name]))
         job.aes = bool(entry.get("aes", args.aes))
         out.append((entry["endpoint"], job))
     return out
+
+
+def _cnip(ep: str, job: argparse.Namespace, attacks: list[dict[str, Any]] | None) -> Any:
+    """Audit (and attack) a meter's PLC port over CN/IP."""
+    from osgp.app.framing.plc import OSGP_APDU_CODE, PlcRequest
+    from osgp.audit.checks import view_over_plc
+    from osgp.audit.oma_attack import CAPTURED_REQUEST, PlcOracle, recover_key
+    from osgp.audit.plc_link import CnipPlcChannel, parse_host_ports, plc_exchange
+    from osgp.security.keys import parse_named_key
+
+    omak = parse_named_key("OMAK", job.omak)
+    psk = parse_named_key("PSK", job.aes_psk) if job.aes_psk else None
+    name = f"cnip {ep[5:]}"
+    channel = CnipPlcChannel(
+        parse_host_ports(ep[5:]),
+        parse_host_ports(job.cnip_local),
+        domain=bytes.fromhex(job.domain),
+        subnet=job.subnet,
+        node=job.node,
+    )
+    try:
+        view = view_over_plc(lambda c12: plc_exchange(channel, omak, c12, aes_psk=psk)[1], name)
+        view.keys["OMAK"] = omak
+        if psk is not None:
+            view.source = "tables over PLC (CN/IP, AES key)"
+            view.keys["PSK"] = psk
+        if attacks is not None:
+            captured, _ = plc_exchange(channel, omak, CAPTURED_REQUEST, aes_psk=psk)
+            req = PlcRequest.from_bytes(captured)
+            span = req.body + req.sequence.to_bytes(4, "big")
+
+            def send(apdu: bytes, now: float) -> bytes:
+                return channel.request(apdu) or bytes([OSGP_APDU_CODE, 0x0B])  # lost: refused
+
+            result = recover_key(span, req.digest, 12, PlcOracle(send, code=req.code))
+            entry: dict[str, Any] = {"port": "plc", "meter": name, **result.as_dict()}
+            entry["key_matches_meter"] = result.key == omak if result.key else False
+            attacks.append(entry)
+    finally:
+        channel.close()
+    return view
 
 
 def _unreachable(name: str, exc: Exception) -> Any:
@@ -250,6 +305,14 @@ def run(args: argparse.Namespace) -> int:
                     attacks.append(_mep_attack(url, job, mep_key[1]))
             except Exception as exc:  # unreachable or silent: audit the others
                 views.append(_unreachable(f"mep {url}", exc))
+        elif ep.startswith("cnip:"):
+            if job.omak is None:
+                print("osgp audit: a CN/IP endpoint needs --omak", file=sys.stderr)
+                return 2
+            try:
+                views.append(_cnip(ep, job, attacks if args.recover_key else None))
+            except Exception as exc:
+                views.append(_unreachable(f"cnip {ep[5:]}", exc))
         elif ep.startswith("optical:"):
             url = ep[8:]
             if opt_key is None:
