@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from osgp.app.meter import MeterKeys, ServedMeter
@@ -12,12 +12,17 @@ from osgp.dc.cnip import CnipStation
 from osgp.dc.concentrator import Concentrator, ConcentratorConfig
 from osgp.dc.discovery import Discovery
 from osgp.dc.field import FieldDevice
+from osgp.dc.medium import Station
 from osgp.dc.runner import device_omak, neuron_id_for
 from osgp.dc.scheduler import Collector
 from osgp.dc.store import DcStore
 from osgp.lon.udp import open_channel
 
 MASTER = b"cnip-master"
+
+
+def _handler(meter: ServedMeter) -> Callable[[bytes, float, bytes], bytes]:
+    return lambda apdu, now, sender: bytes(meter.plc.handle_apdu(apdu, now))
 
 
 async def _run() -> tuple[Concentrator, dict[str, Any]]:
@@ -32,11 +37,12 @@ async def _run() -> tuple[Concentrator, dict[str, Any]]:
             FieldDevice(
                 nid,
                 random.Random(rng.getrandbits(32)),
-                plc_handler=lambda a, t, s, m=meter: bytes(m.plc.handle_apdu(a, t)),
+                plc_handler=_handler(meter),
             )
         )
     links = await open_channel(["127.0.0.1"] * 4, port=0, urgent_port=0)
-    stations = [CnipStation(st, link) for st, link in zip([dc, *devices], links, strict=True)]
+    everyone: list[Station] = [dc, *devices]
+    stations = [CnipStation(st, link) for st, link in zip(everyone, links, strict=True)]
     col = Collector(dc, lambda nid: device_omak(MASTER, nid), DcStore())
     out: dict[str, Any] = {}
 
