@@ -154,6 +154,12 @@ def _u24(b: bytes, o: int) -> int:
     return (b[o] << 16) | (b[o + 1] << 8) | b[o + 2]
 
 
+def _counted(data: bytes, checksum: bool) -> bytes:
+    """``count(2) ‖ data [‖ checksum]``: the data part of writes and read responses."""
+    out = len(data).to_bytes(2, "big") + data
+    return out + bytes([data_checksum(data)]) if checksum else out
+
+
 def _split_data(
     data: bytes, start: int, count: int, checksum: bool, what: str
 ) -> tuple[bytes, int]:
@@ -285,13 +291,8 @@ class FullWriteRequest(Request):
         object.__setattr__(self, "data", bytes(self.data))
 
     def to_bytes(self, *, checksum: bool = False) -> bytes:
-        out = (
-            bytes([self.CODE])
-            + self.table_id.to_bytes(2, "big")
-            + len(self.data).to_bytes(2, "big")
-            + self.data
-        )
-        return out + bytes([data_checksum(self.data)]) if checksum else out
+        head = bytes([self.CODE]) + self.table_id.to_bytes(2, "big")
+        return head + _counted(self.data, checksum)
 
 
 @dataclass(frozen=True)
@@ -310,14 +311,10 @@ class PartialWriteRequest(Request):
         object.__setattr__(self, "data", bytes(self.data))
 
     def to_bytes(self, *, checksum: bool = False) -> bytes:
-        out = (
-            bytes([self.CODE])
-            + self.table_id.to_bytes(2, "big")
-            + self.offset.to_bytes(3, "big")
-            + len(self.data).to_bytes(2, "big")
-            + self.data
+        head = (
+            bytes([self.CODE]) + self.table_id.to_bytes(2, "big") + self.offset.to_bytes(3, "big")
         )
-        return out + bytes([data_checksum(self.data)]) if checksum else out
+        return head + _counted(self.data, checksum)
 
 
 @dataclass(frozen=True)
@@ -505,8 +502,7 @@ class ReadResponse(Response):
         return ResponseCode.OK
 
     def to_bytes(self, *, checksum: bool = False) -> bytes:
-        out = b"\x00" + len(self.data).to_bytes(2, "big") + self.data
-        return out + bytes([data_checksum(self.data)]) if checksum else out
+        return b"\x00" + _counted(self.data, checksum)
 
 
 @dataclass(frozen=True)
