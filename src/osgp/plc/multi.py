@@ -39,10 +39,13 @@ def segment_seed(seed: int, position: int) -> int:
 
 def _one(scenario: Scenario, segment: str | None, seed: int, hours: float) -> dict[str, Any]:
     from osgp.plc.sim import Simulation
+    from osgp.plc.stats import BASE_PARTS, summary
 
     sim = Simulation(scenario.replace(segment=segment), seed=seed)
     sim.run(hours)
-    out = sim.summary()
+    # Only the simulator's own parts: parts other layers append to PARTS describe one segment's
+    # run of their own and are not summed here (nor would they reach Dask worker processes).
+    out = summary(sim, list(BASE_PARTS))
     for row in out["links"]:
         row["segment"] = sim.segment.name
     return out

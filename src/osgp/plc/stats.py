@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from osgp.plc.sim import Simulation
 
 __all__ = [
+    "BASE_PARTS",
     "LINK_COLUMNS",
     "PARTS",
     "draw_links",
@@ -270,6 +271,10 @@ PARTS: list[tuple[str, Callable[[Simulation], Any]]] = [
     ("links", _links_part),
     ("performance", _performance_part),
 ]
+
+
+#: The simulator's own parts (what multi-segment runs compute per segment).
+BASE_PARTS: tuple[tuple[str, Callable[[Simulation], Any]], ...] = tuple(PARTS)
 
 
 def summary(
