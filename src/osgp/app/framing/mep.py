@@ -478,7 +478,22 @@ class MepFailed:
 MepClientEvent = MepReply | MepAlert | MepFailed
 
 
-class MepClient:
+class _ClientOutput:
+    """What both MEP clients share: bytes waiting to be sent and the reply deadline."""
+
+    _out: bytearray
+    _deadline: float | None
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_timer(self) -> float | None:
+        return self._deadline
+
+
+class MepClient(_ClientOutput):
     """The MEP client side: one outstanding request; 0x0C is handled by resending with the
     sequence number the server gave (+1); a timeout resends the identical packet."""
 
@@ -539,14 +554,6 @@ class MepClient:
         self._out += self._packet
         self._deadline = now + self.response_timeout
 
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
-
-    def next_timer(self) -> float | None:
-        return self._deadline
-
     def handle_timer(self, now: float) -> list[MepClientEvent]:
         if self._deadline is None or now < self._deadline or self._request is None:
             return []
@@ -602,7 +609,7 @@ class MepClient:
         return MepFailed(req, reason, code)
 
 
-class MepTlsClient:
+class MepTlsClient(_ClientOutput):
     """A MEP client in TLS mode: ``handshake(now)``, then ``request(c12, now)`` one at a time.
 
     ``receive_data`` returns :class:`MepReply` (bare C12 response), :class:`MepFailed`, or
@@ -642,14 +649,6 @@ class MepTlsClient:
     def _send(self, code: int, data: bytes, now: float) -> None:
         self._out += encode_frame(bytes([code]) + data)
         self._deadline = now + self.timeout
-
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
-
-    def next_timer(self) -> float | None:
-        return self._deadline
 
     def handle_timer(self, now: float) -> list[MepClientEvent]:
         if self._deadline is not None and now >= self._deadline:
