@@ -100,3 +100,17 @@ def test_every_parameter_has_a_note_and_overrides_are_checked() -> None:
         DEFAULT.with_overrides({"bogus": 1})
     with pytest.raises(ValueError, match="noise_floor_dbuv"):
         ChannelParams(noise_floor_dbuv=-1)
+
+
+def test_impulses_hit_only_frames_received_below_the_impulse_level(rural3: Segment) -> None:
+    p = DEFAULT.with_overrides({"impulse_rate_per_s": 5.0})
+    ch = Channel(rural3, p, seed=1)
+    t, airtime = 19 * 3600.0, 0.1
+    rate = ch.impulse_rate(t)
+    assert rate > 0
+    level = np.array([p.impulse_level_dbuv - 1.0, p.impulse_level_dbuv + 1.0])
+    ok = ch.success_probability(level, np.array([30.0, 30.0]), 20, airtime, t)
+    assert ok[0] == pytest.approx(np.exp(-rate * airtime))  # weak frame: impulses can kill it
+    assert ok[1] == pytest.approx(1.0)  # strong frame: rides over them
+    quiet = Channel(rural3, DEFAULT.with_overrides({"impulse_rate_per_s": 0.0}), seed=1)
+    assert quiet.success_probability(level, np.array([30.0, 30.0]), 20, airtime, t)[0] == 1.0
