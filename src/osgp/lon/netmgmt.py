@@ -120,6 +120,13 @@ def is_success(request_code: int, response_code: int) -> bool | None:
     return None
 
 
+def _request_apdu(code: int, data: bytes) -> APDU:
+    """An NM request rides in a ManagementMessage (0x60..0x7F), an ND one in a DiagnosticMessage."""
+    if code >= 0x60:
+        return ManagementMessage(code, data)
+    return DiagnosticMessage(code, data)
+
+
 def add_key_delta(key: bytes, delta: bytes) -> bytes:
     """Update Key is additive: each key byte plus its delta byte, mod 256 (facts §3.6)."""
     check_bytes("key", key, (len(delta),))
@@ -482,9 +489,7 @@ class Request(_Message):
     __slots__ = ()
 
     def to_apdu(self) -> APDU:
-        if self.CODE >= 0x60:
-            return ManagementMessage(self.CODE, self._body())
-        return DiagnosticMessage(self.CODE, self._body())
+        return _request_apdu(self.CODE, self._body())
 
     @classmethod
     def from_apdu(cls, apdu: APDU, *, base: int = 0) -> Self:
@@ -531,12 +536,12 @@ def _exact(body: bytes, n: int, base: int, name: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class ServicePin(Request):
-    """Service pin message (0x7F): the node's Neuron ID and program ID, sent unsolicited."""
+class _Identity:
+    """Body of Service Pin and of the Query ID response: Neuron ID ‖ program ID (14 bytes)."""
 
     neuron_id: bytes
     program_id: bytes
-    CODE: ClassVar[int] = NMCode.SERVICE_PIN
+    _WHAT: ClassVar[str]
 
     def __post_init__(self) -> None:
         check_bytes("neuron_id", self.neuron_id, (NEURON_ID_LENGTH,))
@@ -547,8 +552,33 @@ class ServicePin(Request):
 
     @classmethod
     def _parse(cls, body: bytes, base: int) -> Self:
-        _exact(body, 14, base, "service pin")
-        return cls(bytes(body[:6]), bytes(body[6:]))
+        _exact(body, NEURON_ID_LENGTH + PROGRAM_ID_LENGTH, base, cls._WHAT)
+        return cls(bytes(body[:NEURON_ID_LENGTH]), bytes(body[NEURON_ID_LENGTH:]))
+
+
+@dataclass(frozen=True, slots=True)
+class _Data:
+    """A body that is any bytes an APDU can carry (Read Memory and Proxy responses)."""
+
+    data: bytes
+
+    def __post_init__(self) -> None:
+        check_bytes("data", self.data, range(MAX_APDU_DATA + 1))
+
+    def _body(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def _parse(cls, body: bytes, base: int) -> Self:
+        return cls(bytes(body))
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePin(_Identity, Request):
+    """Service pin message (0x7F): the node's Neuron ID and program ID, sent unsolicited."""
+
+    CODE: ClassVar[int] = NMCode.SERVICE_PIN
+    _WHAT: ClassVar[str] = "service pin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,24 +635,11 @@ class QueryIdRequest(Request):
 
 
 @dataclass(frozen=True, slots=True)
-class QueryIdResponse(Response):
+class QueryIdResponse(_Identity, Response):
     """Answer to Query ID (0x21): Neuron ID and program ID."""
 
-    neuron_id: bytes
-    program_id: bytes
     REQUEST: ClassVar[int] = NMCode.QUERY_ID
-
-    def __post_init__(self) -> None:
-        check_bytes("neuron_id", self.neuron_id, (NEURON_ID_LENGTH,))
-        check_bytes("program_id", self.program_id, (PROGRAM_ID_LENGTH,))
-
-    def _body(self) -> bytes:
-        return self.neuron_id + self.program_id
-
-    @classmethod
-    def _parse(cls, body: bytes, base: int) -> Self:
-        _exact(body, 14, base, "Query ID response")
-        return cls(bytes(body[:6]), bytes(body[6:]))
+    _WHAT: ClassVar[str] = "Query ID response"
 
 
 @dataclass(frozen=True, slots=True)
@@ -832,21 +849,10 @@ class ReadMemoryRequest(Request):
 
 
 @dataclass(frozen=True, slots=True)
-class ReadMemoryResponse(Response):
+class ReadMemoryResponse(_Data, Response):
     """Answer to Read Memory (0x2D): the bytes read."""
 
-    data: bytes
     REQUEST: ClassVar[int] = NMCode.READ_MEMORY
-
-    def __post_init__(self) -> None:
-        check_bytes("data", self.data, range(MAX_APDU_DATA + 1))
-
-    def _body(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def _parse(cls, body: bytes, base: int) -> Self:
-        return cls(bytes(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -971,21 +977,10 @@ class ProxyRequest(Request):
 
 
 @dataclass(frozen=True, slots=True)
-class ProxyResponse(Response):
+class ProxyResponse(_Data, Response):
     """Answer to Proxy (0x32): the target's answer data (depends on the sub-command)."""
 
-    data: bytes
     REQUEST: ClassVar[int] = NDCode.PROXY
-
-    def __post_init__(self) -> None:
-        check_bytes("data", self.data, range(MAX_APDU_DATA + 1))
-
-    def _body(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def _parse(cls, body: bytes, base: int) -> Self:
-        return cls(bytes(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1029,56 +1024,48 @@ class RawRequest:
         check_bytes("data", self.data, range(MAX_APDU_DATA + 1))
 
     def to_apdu(self) -> APDU:
-        if self.code >= 0x60:
-            return ManagementMessage(self.code, self.data)
-        return DiagnosticMessage(self.code, self.data)
+        return _request_apdu(self.code, self.data)
 
     def to_bytes(self) -> bytes:
         return self.to_apdu().to_bytes()
 
 
 @dataclass(frozen=True, slots=True)
-class SuccessResponse:
-    """A success response with no typed body (e.g. to Update Address: code 0x26, no data)."""
-
+class _UntypedResponse:
     request_code: int
     data: bytes = b""
 
     def __post_init__(self) -> None:
         _check_request_code(self.request_code)
         check_bytes("data", self.data, range(MAX_APDU_DATA + 1))
+
+    @property
+    def code(self) -> int:
+        raise NotImplementedError
+
+    def to_apdu(self) -> APDU:
+        return ExplicitMessage(self.code, self.data)
+
+    def to_bytes(self) -> bytes:
+        return self.to_apdu().to_bytes()
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessResponse(_UntypedResponse):
+    """A success response with no typed body (e.g. to Update Address: code 0x26, no data)."""
 
     @property
     def code(self) -> int:
         return success_code(self.request_code)
 
-    def to_apdu(self) -> APDU:
-        return ExplicitMessage(self.code, self.data)
-
-    def to_bytes(self) -> bytes:
-        return self.to_apdu().to_bytes()
-
 
 @dataclass(frozen=True, slots=True)
-class FailureResponse:
+class FailureResponse(_UntypedResponse):
     """A failure response (NM: code ``op``; ND: ``0x10 | op``)."""
-
-    request_code: int
-    data: bytes = b""
-
-    def __post_init__(self) -> None:
-        _check_request_code(self.request_code)
-        check_bytes("data", self.data, range(MAX_APDU_DATA + 1))
 
     @property
     def code(self) -> int:
         return failure_code(self.request_code)
-
-    def to_apdu(self) -> APDU:
-        return ExplicitMessage(self.code, self.data)
-
-    def to_bytes(self) -> bytes:
-        return self.to_apdu().to_bytes()
 
 
 NMRequest = (
