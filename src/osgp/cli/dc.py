@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--store", required=True, help="SQLite store file of the concentrator")
     c.add_argument("--sink", default=None, help="head-end stand-in (SQLite file)")
     c.add_argument("--devices", type=int, default=12, help="devices (a 3-wide grid)")
+    c.add_argument(
+        "--scenario", default=None, help="a plc scenario (e.g. rural3) instead of the grid"
+    )
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--pace", type=float, default=0.0, help="wall seconds to pause per reading")
     c.set_defaults(func=run_collect)
@@ -177,7 +180,13 @@ def run_collect(args: argparse.Namespace) -> int:
         [20.0 if a != b and abs(a[0] - b[0]) <= 1 and abs(a[1] - b[1]) <= 1 else -30.0 for b in pos]
         for a in pos
     ]
-    net = build_network(MatrixLinks(snr), args.devices, seed=args.seed)
+    if args.scenario:
+        from osgp.dc.simulation import build_for_scenario
+
+        net, _ = build_for_scenario(args.scenario, seed=args.seed)
+    else:
+        net = build_network(MatrixLinks(snr), args.devices, seed=args.seed)
+    n_devices = len(net.devices)
     store = DcStore(args.store)
     sink = sqlite3.connect(args.sink, isolation_level=None) if args.sink else None
     if sink is not None:
@@ -201,7 +210,7 @@ def run_collect(args: argparse.Namespace) -> int:
             store.acknowledged(bid, None)
 
     forward()  # a restart first resends what was stored but not acknowledged
-    assert net.run_job("discovery", net.discovery.run(), limit=7200)
+    assert net.run_job("discovery", net.discovery.run(), limit=6 * 3600)
     topo: Topology = net.dc.topology
     col = Collector(net.dc, lambda nid: device_omak(net.master_key, nid), store)
     new = {"stored": 0, "skipped": 0}
@@ -228,7 +237,7 @@ def run_collect(args: argparse.Namespace) -> int:
     net.run_job("cycle", job(), limit=5 * 3600)
     forward()
     out = {
-        "devices": args.devices,
+        "devices": n_devices,
         "already_stored": already,
         "stored_now": new["stored"],
         "repeats_ignored": new["skipped"],
