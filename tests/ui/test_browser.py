@@ -152,3 +152,23 @@ def test_unknown_key_asks_again(page: Any, served_demo: ServedDemo) -> None:
     page.locator("#key-input").fill("demo-read")
     page.locator("#key-form button").click()
     page.get_by_test_id("concentrators").wait_for()
+
+
+def test_operator_read_reaches_the_concentrator_and_returns(served_demo: ServedDemo) -> None:
+    import time
+
+    import httpx
+
+    op = {"X-API-Key": "demo-operator"}
+    with httpx.Client(base_url=f"{served_demo.url}/api/v1", headers=op, timeout=10) as c:
+        did = c.get("/devices", params={"concentrator": CID, "limit": 1}).json()["items"][0]["id"]
+        cmd = c.post(f"/devices/{did}/read", json={"registers": []})
+        assert cmd.status_code == 202, cmd.text
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            got = c.get(f"/commands/{cmd.json()['id']}").json()
+            if got["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.2)
+        assert got["status"] == "succeeded", got
+        assert got["result"]["energy_import_wh"] > 0

@@ -435,7 +435,7 @@ async function device(did) {
   const dayStart = q.get("day") ? Date.parse(`${q.get("day")}T00:00:00Z`)
     : q.get("end") ? Date.parse(q.get("end")) - 86400000
       : Math.floor(lastEnd / 900000) * 900000 + 900000 - 86400000;
-  const windowText = `${fmtTime(new Date(dayStart).toISOString())} – ${fmtTime(new Date(dayStart + 86400000).toISOString()).slice(new Date(dayStart).getUTCHours() === 0 ? 11 : 0)}`;
+  const windowText = `${fmtTime(new Date(dayStart).toISOString())} – ${fmtTime(new Date(dayStart + 86400000).toISOString())}`;
   const lpBox = h("div", {});
   const channelSel = { value: lpAll.channel };
   const drawLp = async () => {
