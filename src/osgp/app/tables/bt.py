@@ -256,12 +256,40 @@ BT03 = Table(
     source="[OPT] p.45-47",
 )
 
+# The PED, [OPT] p.10 "Pending Event Description Format": the 5 storage bytes are an STIME_DATE
+# (UTC) for event code 0, weeks/days/hours/minutes/seconds for code 1, opaque otherwise. It heads
+# every pending table image (osgp.app.tables.registry.PED) and every BT04 activation record.
+_PED_EVENT_CODE = ref(".ped_flags.event_code")
+PED_FIELDS = (
+    Bits(
+        "ped_flags",
+        1,
+        [
+            UBits("event_code", 0, 3),
+            Bit("self_read_flag", 4),
+            Bit("demand_reset_flag", 5),
+            Fill("filler", 6, 7),
+        ],
+    ),
+    STIME_DATE("event_storage", when=_PED_EVENT_CODE.eq(0)),
+    Record(
+        "event_storage",
+        (
+            UINT8("weeks"),
+            UINT8("days"),
+            UINT8("hours"),
+            UINT8("minutes"),
+            UINT8("seconds"),
+        ),
+        when=_PED_EVENT_CODE.eq(1),
+    ),
+    BINARY("event_storage", 5, when=_PED_EVENT_CODE.ge(2)),
+)
+
 # ---------------------------------------------------------------------------------------------
 # BT04 Pending Status. [OPT] p.10-11: pending-table bitmaps sized by BT00.13/14, the last
 # activation, and BT00.18 8-byte activation records (PED fields + table number).
 # ---------------------------------------------------------------------------------------------
-_ACTIVATION_CODE = ref(".ped_flags.event_code")
-
 BT04 = Table(
     4,
     "BT04",
@@ -276,29 +304,7 @@ BT04 = Table(
             Record(
                 "activation",
                 (
-                    Bits(
-                        "ped_flags",
-                        1,
-                        [
-                            UBits("event_code", 0, 3),
-                            Bit("self_read_flag", 4),
-                            Bit("demand_reset_flag", 5),
-                            Fill("filler", 6, 7),
-                        ],
-                    ),
-                    STIME_DATE("event_storage", when=_ACTIVATION_CODE.eq(0)),
-                    Record(
-                        "event_storage",
-                        (
-                            UINT8("weeks"),
-                            UINT8("days"),
-                            UINT8("hours"),
-                            UINT8("minutes"),
-                            UINT8("seconds"),
-                        ),
-                        when=_ACTIVATION_CODE.eq(1),
-                    ),
-                    BINARY("event_storage", 5, when=_ACTIVATION_CODE.ge(2)),
+                    *PED_FIELDS,
                     Bits(
                         "table",
                         2,

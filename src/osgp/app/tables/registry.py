@@ -13,19 +13,11 @@ from typing import Any
 
 from osgp.app.tables import bt, et
 from osgp.app.tables.schema import (
-    BINARY,
-    STIME_DATE,
-    UINT8,
-    Bit,
-    Bits,
-    Fill,
     LeafInfo,
     Record,
     Table,
     TableContext,
     TableError,
-    UBits,
-    ref,
 )
 
 __all__ = [
@@ -47,40 +39,9 @@ EXTENDED_BASE = 2048
 PENDING_OFFSET = 4096
 MAX_TABLE_ID = 0xFFFF
 
-# PED, [OPT] p.10 "Pending Event Description Format". The 5 storage bytes are an STIME_DATE
-# (UTC) for event code 0, weeks/days/hours/minutes/seconds for code 1, opaque otherwise.
-_EVENT_CODE = ref(".ped_flags.event_code")
-PED = Table(
-    0,
-    "PED",
-    "Pending Event Description",
-    (
-        Bits(
-            "ped_flags",
-            1,
-            [
-                UBits("event_code", 0, 3),
-                Bit("self_read_flag", 4),
-                Bit("demand_reset_flag", 5),
-                Fill("filler", 6, 7),
-            ],
-        ),
-        STIME_DATE("event_storage", when=_EVENT_CODE.eq(0)),
-        Record(
-            "event_storage",
-            (
-                UINT8("weeks"),
-                UINT8("days"),
-                UINT8("hours"),
-                UINT8("minutes"),
-                UINT8("seconds"),
-            ),
-            when=_EVENT_CODE.eq(1),
-        ),
-        BINARY("event_storage", 5, when=_EVENT_CODE.ge(2)),
-    ),
-    source="[OPT] p.10",
-)
+# PED, [OPT] p.10 "Pending Event Description Format" (its fields are declared with BT04, whose
+# activation records start with them).
+PED = Table(0, "PED", "Pending Event Description", bt.PED_FIELDS, source="[OPT] p.10")
 PED_SIZE = 6
 
 
