@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -47,3 +49,18 @@ def test_bad_input_exits_2_with_a_message(
 ) -> None:
     assert main(["tables", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_output_piped_into_head_is_not_an_error() -> None:
+    """``osgp tables show BT26 | head -1``: the reader stops early; no traceback, status 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osgp", "tables", "show", "BT26"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"BT26")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
