@@ -175,8 +175,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"read failed: {exc}", file=sys.stderr)
         return 1
     text = data.hex() if args.raw else render(table, data, images, args.json)
-    try:
-        print(text)
-    except BrokenPipeError:  # piped into head & co.: not an error
-        sys.stderr.close()
+    print(text)  # a reader that stops early (| head) is handled in osgp.cli.main
     return 0
