@@ -130,3 +130,33 @@ def test_daily_routine_reads_every_day_and_reports_upstream() -> None:
     assert col.store.count("BT23") == 4
     kinds = [set(body) for _, body in col.store.pending(0, 100)]
     assert {"devices", "topology"} in kinds and {"reads"} in kinds
+
+
+def test_streetlight_behind_a_repeater_is_read_and_overridden_on_demand() -> None:
+    from osgp.app.meter import MeterKeys, ServedMeter
+    from osgp.dc.runner import build_network, device_omak
+    from osgp.devices.nonmeter import Streetlight, StreetlightDefinition, serve_device
+
+    lamp = Streetlight(StreetlightDefinition("lamp-1"), start=0.0)
+
+    def factory(k: int, nid: bytes) -> ServedMeter:
+        keys = MeterKeys(omak=device_omak(b"osgp-sim-master", nid))
+        if k == 1:
+            return serve_device(lamp, keys=keys)
+        return ServedMeter(keys=keys, device_id=nid)
+
+    net = build_network(MatrixLinks.chain(3, reach=1), 2, plc_factory=factory)
+    assert net.run_job("discovery", net.discovery.run(), limit=7200)
+    nid = net.devices[1].neuron_id
+    assert net.dc.topology.devices[nid].level == 2  # behind the meter
+    col = collector(net)
+    got: dict[str, Any] = {}
+
+    def job() -> Generator[Any, Any, None]:
+        got["override"] = yield from col.procedure(nid, 2048 + 200, bytes((30, 10, 0)))
+        got["et200"] = yield from col.read(nid, 2048 + 200, 0, 19)
+
+    net.submit("lamp override", job(), urgent=True)
+    net.bus.run(net.now + 300)
+    assert got["override"] is not None and lamp.forced is not None and lamp.forced[0] == 30
+    assert got["et200"] is not None and got["et200"][1] == 30  # dim_percent now 30 %

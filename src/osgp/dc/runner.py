@@ -87,17 +87,13 @@ def build_network(
         if plc_factory is not None:
             obj = plc_factory(k, nid)
             served.append(obj)
-            handler = obj.plc.handle_apdu
+            handler = _plc_handler(obj)
         elif meters:
             from osgp.app.meter import MeterKeys, ServedMeter
 
             sm = ServedMeter(keys=MeterKeys(omak=device_omak(master_key, nid)), device_id=nid)
             served.append(sm)
-
-            def mk(s: Any) -> Callable[[bytes, float, bytes], bytes]:
-                return lambda a, t, sender: bytes(s.plc.handle_apdu(a, t))
-
-            handler = mk(sm)
+            handler = _plc_handler(sm)
         phase = phases[k] if phases is not None else 7
         devices.append(
             FieldDevice(nid, random.Random(rng.getrandbits(64)), plc_handler=handler, phase=phase)
@@ -115,6 +111,11 @@ def build_network(
     dc.discovery = net.discovery
     dc.bus_airtime = lambda: bus.stats.airtime
     return net
+
+
+def _plc_handler(served: Any) -> Callable[[bytes, float, bytes], bytes]:
+    """The PLC server of a served device (``.plc.handle_apdu``) as a FieldDevice handler."""
+    return lambda apdu, now, sender: bytes(served.plc.handle_apdu(apdu, now))
 
 
 @dataclass
