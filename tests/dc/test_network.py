@@ -68,3 +68,38 @@ def test_new_device_is_noticed_by_a_sweep() -> None:
     late.node.state = NodeState.UNCONFIGURED
     assert net.run_job("sweep", net.discovery.sweep(from_all=True), limit=3600)
     assert net.dc.topology.devices[late.neuron_id].commissioned
+
+
+def test_failure_report_names_the_failing_hop() -> None:
+    from collections.abc import Generator
+    from typing import Any
+
+    from osgp.dc.repeating import Send
+    from osgp.lon.apdu import ForeignFrame
+
+    n = 5
+    net = discovered(MatrixLinks.chain(n + 1, reach=1), n, meters=False)
+    ids = [d.neuron_id for d in net.devices]
+    net.bus.fail(4)  # the fourth device in the line stops answering
+    out: dict[str, Any] = {}
+
+    def job() -> Generator[Any, Any, None]:
+        # to the fifth device through repeaters 1..4 (explicit path, no healing)
+        probe = ForeignFrame(0x4A, bytes((4, 0)))  # an ATM FETCH: any device answers it
+        out["far"] = yield Send(ids[4], probe, repeaters=tuple(ids[:4]))
+        out["near"] = yield Send(ids[2], probe, repeaters=tuple(ids[:2]))
+
+    assert net.run_job("probe", job())
+    assert not out["far"].ok
+    assert out["far"].failed_link == (ids[2], ids[3])  # repeater 3 could not reach repeater 4
+    assert out["near"].ok and out["near"].hops == 3
+    net.bus.revive(4)
+    net.bus.fail(5)  # now the target itself is silent: the agent reports it
+
+    def again() -> Generator[Any, Any, None]:
+        out["target"] = yield Send(
+            ids[4], ForeignFrame(0x4A, bytes((4, 0))), repeaters=tuple(ids[:4])
+        )
+
+    assert net.run_job("probe 2", again())
+    assert out["target"].failed_link == (ids[3], ids[4])
