@@ -33,7 +33,7 @@ schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error_as_operator(case: schemathesis.Case) -> None:
     case.call_and_validate(
         headers={"X-API-Key": "op"},
