@@ -103,3 +103,25 @@ def test_failure_report_names_the_failing_hop() -> None:
 
     assert net.run_job("probe 2", again())
     assert out["target"].failed_link == (ids[3], ids[4])
+
+
+def test_failure_deep_in_a_six_repeater_chain_is_still_named() -> None:
+    from collections.abc import Generator
+    from typing import Any
+
+    from osgp.dc.repeating import Send
+    from osgp.lon.apdu import ForeignFrame
+
+    n = 7
+    net = discovered(MatrixLinks.chain(n + 1, reach=1), n, meters=False)
+    ids = [d.neuron_id for d in net.devices]
+    assert net.dc.topology.devices[ids[-1]].level == 7
+    net.bus.fail(6)  # the sixth device: repeater 5 cannot reach it
+    out: dict[str, Any] = {}
+
+    def job() -> Generator[Any, Any, None]:
+        probe = ForeignFrame(0x4A, bytes((4, 0)))
+        out["o"] = yield Send(ids[6], probe, repeaters=tuple(ids[:6]))
+
+    assert net.run_job("probe", job())
+    assert out["o"].failed_link == (ids[4], ids[5])

@@ -31,6 +31,7 @@ from osgp.dc.repeating import (
     Send,
     Sleep,
     build_proxy,
+    first_hop_retries,
     first_hop_timer,
     transact,
 )
@@ -246,7 +247,10 @@ class Concentrator:
             req = build_proxy(hops, target, op.apdu, op.service)
             first = hops[0]
             dest = SubnetNodeDest(
-                first.subnet, first.node, transmit_timer=first_hop_timer(len(reps))
+                first.subnet,
+                first.node,
+                retries=first_hop_retries(len(reps)),
+                transmit_timer=first_hop_timer(len(reps)),
             )
             h = self.node.send(self.now, dest, req.to_apdu(), Service.REQUEST)
         self._wait = _Waiting(h, op, reps)
@@ -263,7 +267,10 @@ class Concentrator:
             hops, Target.broadcast(0), op.apdu, Service.UNACKD, all_agents=op.all_agents
         )
         dest = SubnetNodeDest(
-            hops[0].subnet, hops[0].node, transmit_timer=first_hop_timer(len(hops))
+            hops[0].subnet,
+            hops[0].node,
+            retries=first_hop_retries(len(hops)),
+            transmit_timer=first_hop_timer(len(hops)),
         )
         h = self.node.send(self.now, dest, req.to_apdu(), Service.REQUEST)
         self._wait = _Waiting(h, Send(op.repeaters[-1], op.apdu), op.repeaters)

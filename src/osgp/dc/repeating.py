@@ -20,7 +20,7 @@ from typing import Any
 
 from osgp.lon.apdu import APDU
 from osgp.lon.node_events import Service
-from osgp.lon.proxy import Hop, ProxyRequest, Target, TxControl, hop_timer
+from osgp.lon.proxy import Hop, ProxyRequest, Target, TxControl, hop_retries, hop_timer
 
 __all__ = [
     "AGENT_TXCTRL",
@@ -31,6 +31,7 @@ __all__ = [
     "Send",
     "Sleep",
     "build_proxy",
+    "first_hop_retries",
     "first_hop_timer",
     "transact",
 ]
@@ -90,6 +91,13 @@ def first_hop_timer(repeaters: int) -> int:
     if repeaters == 0:
         return DIRECT_TIMER
     return hop_timer(REPEATER_TXCTRL, repeaters - 1)
+
+
+def first_hop_retries(repeaters: int) -> int:
+    """Retries of the concentrator's own transmission."""
+    if repeaters == 0:
+        return AGENT_TXCTRL.retry
+    return hop_retries(REPEATER_TXCTRL, repeaters - 1)
 
 
 def build_proxy(

@@ -25,7 +25,8 @@ loop, takes the 0x4D messages the node delivers, forwards them with ``Node.send`
 upstream REQUEST with ``Node.respond`` when the downstream transaction ends. Timers (OUR CHOICE,
 the node API cannot stretch only the last retry as DX does): a transmission that carries a proxy
 with ``c`` hops still ahead uses transmit-timer code ``min(15, txctrl.timer + c + 2*long_timer)``,
-so every hop waits longer than the whole chain below it.
+so every hop waits longer than the whole chain below it; past code 15 the hop gets one more retry
+per missing step instead (:func:`hop_retries`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ __all__ = [
     "TxControl",
     "decode_proxy_response",
     "failing_link",
+    "hop_retries",
     "hop_timer",
 ]
 
@@ -390,6 +392,13 @@ def hop_timer(txctrl: TxControl, ahead: int, long_timer: bool = False) -> int:
     return min(15, txctrl.timer + ahead + (2 if long_timer else 0))
 
 
+def hop_retries(txctrl: TxControl, ahead: int, long_timer: bool = False) -> int:
+    """Retries for that transmission: one more for every step the timer code could not grow
+    past 15, so that each hop still waits longer than the whole chain below it."""
+    over = txctrl.timer + ahead + (2 if long_timer else 0) - 15
+    return min(15, txctrl.retry + max(0, over))
+
+
 @dataclass
 class _Forward:
     incoming: Incoming | None
@@ -494,7 +503,7 @@ class ProxyRepeater:
             dest: Destination = SubnetNodeDest(
                 nxt.subnet,
                 nxt.node,
-                retries=req.txctrl.retry,
+                retries=hop_retries(req.txctrl, rest.count, req.long_timer),
                 transmit_timer=hop_timer(req.txctrl, rest.count, req.long_timer),
             )
             service = ev.service  # each hop keeps the service it received (LTEP)
