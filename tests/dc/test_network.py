@@ -125,3 +125,23 @@ def test_failure_deep_in_a_six_repeater_chain_is_still_named() -> None:
 
     assert net.run_job("probe", job())
     assert out["o"].failed_link == (ids[4], ids[5])
+
+
+def test_rediscovery_finds_a_path_nobody_had_measured() -> None:
+    # 0 concentrator, 1 A (hears 0), 2 R and 3 X (hear A), 4 D (hears R and X)
+    links = MatrixLinks([[-30.0] * 5 for _ in range(5)])
+    for a, b in ((0, 1), (1, 2), (1, 3), (2, 4), (3, 4)):
+        links.snr_db[a][b] = links.snr_db[b][a] = 20.0
+    net = discovered(links, 4)
+    ids = [d.neuron_id for d in net.devices]
+    topo = net.dc.topology
+    x, d = ids[2], ids[3]
+    topo.forget_link(x, d)  # as if the X-D link had never been measured
+    path = topo.path(d, net.now)
+    assert path is not None and x not in path
+    col = collector(net)
+    net.bus.fail(2)  # R, D's only known relay, dies
+    s = cycle(net, col, "day-2")
+    assert d.hex() not in s["failed"]  # re-discovery measured X-D and D was read through X
+    new_path = topo.devices[d].path
+    assert new_path is not None and x in new_path

@@ -273,11 +273,15 @@ class Discovery:
         dc = self.dc
         topo = dc.topology
         near: set[bytes] = set()
-        for nid in lost:
-            for nb in topo.neighbours(nid):
-                info = topo.devices.get(nb)
-                if info is not None and info.commissioned and not info.suspect:
-                    near.add(nb)
+        ring = set(lost)
+        for _ in range(2):  # the lost devices' neighbours and theirs: the failed relay's too
+            ring = {nb for nid in ring for nb in topo.neighbours(nid)} - set(lost)
+            near |= ring
+        near = {
+            n
+            for n in near
+            if (info := topo.devices.get(n)) is not None and info.commissioned and not info.suspect
+        }
         new = yield from self.dc_round()
         for x in sorted(near):
             if topo.path(x, dc.now) is None:

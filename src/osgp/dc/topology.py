@@ -102,6 +102,12 @@ class Topology:
         d.subnet, d.node, d.commissioned = subnet, node, True
         self._dirty = True
 
+    def forget_link(self, a: bytes, b: bytes) -> None:
+        """Drop both directions of a link (it will be measured again by discovery)."""
+        self.snr.pop((a, b), None)
+        self.snr.pop((b, a), None)
+        self._dirty = True
+
     def forget(self, nid: bytes) -> None:
         self.devices.pop(nid, None)
         for k in [k for k in self.snr if nid in k]:
