@@ -52,7 +52,7 @@ from osgp.app.services import (
     WaitRequest,
     decode_request,
 )
-from osgp.app.store import PENDING_OFFSET, StoreError, TableStore, table_name
+from osgp.app.store import StoreError, TableStore, table_name
 from osgp.app.transactions import (
     ET52,
     ET52_SIZE,
@@ -358,8 +358,3 @@ class TableServer:
         image = Transaction(kind, number, tuple(records)).to_bytes()
         self.store.patch(ET53, 0, image.ljust(self.store.size(ET53), b"\x00"))
         self.last_transaction = TransactionLog(number, kind, responses, rolled_back)
-
-
-def pending_id(table_id: int) -> int:
-    """The id of the pending copy of ``table_id``."""
-    return table_id + PENDING_OFFSET

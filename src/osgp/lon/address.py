@@ -46,11 +46,6 @@ def domain_length_code(domain: bytes) -> int:
         raise LocalProtocolError(f"domain must be 0, 1, 3 or 6 bytes, got {len(domain)}") from None
 
 
-def neuron_id_str(neuron_id: bytes) -> str:
-    """A Neuron ID as 12 hex digits, as tools print it."""
-    return neuron_id.hex()
-
-
 def _check_source(subnet: int, node: int) -> None:
     # Source subnet 0 / node 0 is legal: a node answering in the flex domain uses it.
     check_range("src_subnet", subnet, 0, 255)

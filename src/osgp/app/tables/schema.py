@@ -1352,12 +1352,6 @@ def _field_uses_local(f: Field) -> bool:
     return any(path.startswith(".") for path in f.refs())
 
 
-def _decode_element(element: Field, r: _Reader, env: _Env) -> Any:
-    if isinstance(element, Record):
-        return _decode_fields(element.fields, r, env)
-    return element.decode(r, env)
-
-
 def _encode_element(element: Field, value: Any, out: bytearray, env: _Env) -> None:
     if isinstance(element, Record):
         _encode_fields(element.fields, value, out, env)
@@ -1612,9 +1606,6 @@ class Table:
                 return start, max(leaf.offset + leaf.size for leaf in hits) - start
             probe = probe.rpartition(".")[0]  # a bit sub-field: fall back to its word
         raise TableError(f"no field {path!r} in this layout", table=self.name)
-
-    def field_names(self) -> list[str]:
-        return [f.name for f in self.fields]
 
     def __repr__(self) -> str:
         return f"<Table {self.name} ({self.id}) {self.title}>"
