@@ -40,3 +40,18 @@ def test_random_bytes_raise_only_decode_error(data: bytes) -> None:
     for parse in (m.Discover.from_data, m.Reply.from_data, m.FetchReply.from_data):
         with contextlib.suppress(DecodeError):
             parse(data)
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=1, max_size=40), st.binary(min_size=1, max_size=40))
+def test_a_device_survives_random_firmware_and_atm_requests(fw: bytes, atm: bytes) -> None:
+    import random
+
+    from osgp.dc.field import FieldDevice
+    from osgp.lon.apdu import ForeignFrame
+
+    dev = FieldDevice(bytes(6), random.Random(0))
+    dev._firmware(0.0, ForeignFrame(m.FW_CODE, fw))
+    dev._firmware(0.0, ForeignFrame(m.FW_CODE, b"\x01" + bytes(6) + b"\x00\x10" + bytes(16)))
+    dev._firmware(0.0, ForeignFrame(m.FW_CODE, fw))
+    dev._atm_request(0.0, atm)

@@ -38,6 +38,8 @@ from osgp.lon.proxy import ProxyRepeater
 __all__ = ["FieldDevice", "FirmwareState", "PlcHandler", "firmware_mac"]
 
 PlcHandler = Callable[[bytes, float, bytes], bytes]  # (request APDU, now, sender id) -> response
+#: CHOICE: the size of a code bank (the largest image a device accepts).
+CODE_BANK_SIZE = 1 << 20
 #: Devices keep receive records long enough to absorb the retries of a whole proxy chain.
 FIELD_RECEIVE_TIMER = 14  # 16.384 s
 
@@ -289,6 +291,9 @@ class FieldDevice:
 
         if kind == m.FW_INIT and len(d) >= 25:
             image = int.from_bytes(d[1:3], "big")
+            size = int.from_bytes(d[3:7], "big")
+            if size > CODE_BANK_SIZE or not 1 <= int.from_bytes(d[7:9], "big") <= 228:
+                return ok(2)  # does not fit the code bank, or an impossible block size
             if image != fw.image_id or not fw.size:
                 fw.image_id = image
                 fw.size = int.from_bytes(d[3:7], "big")
