@@ -69,6 +69,7 @@ class DemoSummary:
     records: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     build_seconds: float = 0.0
+    discovery_seconds: float = 0.0
     collect_seconds: float = 0.0
     disturbances: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -222,6 +223,7 @@ async def run_demo(cfg: DemoConfig) -> DemoSummary:
             summary.build_seconds = time.perf_counter() - t_build
 
             # -- discovery ---------------------------------------------------------------------
+            t_disc = time.perf_counter()
             task = out.task("discovery", len(concs))
             for dc, link in zip(concs, links, strict=True):
                 batch = None
@@ -245,6 +247,7 @@ async def run_demo(cfg: DemoConfig) -> DemoSummary:
                 out.update(task, info=f"{dc.m.cid}: {len(dc.parent)}/{dc.m.segment.n - 1} found")
             summary.concentrators = len(concs)
             await _drain(links)
+            summary.discovery_seconds = time.perf_counter() - t_disc
 
             # -- collection, faster than real time -------------------------------------------
             t_collect = time.perf_counter()
@@ -389,7 +392,8 @@ def _print_summary(out: _Progress, s: DemoSummary) -> None:
     speed = s.simulated_hours * 3600 / s.collect_seconds if s.collect_seconds else 0.0
     t.add_row(
         "wall time",
-        f"{s.wall_seconds:.1f} s (build {s.build_seconds:.1f} s, collection "
+        f"{s.wall_seconds:.1f} s (build {s.build_seconds:.1f} s, discovery "
+        f"{s.discovery_seconds:.1f} s, collection "
         f"{s.collect_seconds:.1f} s = {speed:,.0f}x real time)",
     )
     out.console.print(t)

@@ -672,7 +672,9 @@ async function route() {
   if (!apiKey()) { askForKey(); return; }
   const [path] = location.hash.replace(/^#/, "").split("?");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
-  document.getElementById("whoami").textContent = "key set";
+  const who = document.getElementById("whoami");
+  who.replaceChildren(h("a", { href: "#/", "data-testid": "change-key",
+    onclick: (ev) => { ev.preventDefault(); sessionStorage.removeItem("osgp-key"); route(); } }, "change API key"));
   try {
     if (parts.length === 0) await overview();
     else if (parts[0] === "segment" && parts[1]) await segment(parts[1]);
