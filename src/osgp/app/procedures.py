@@ -482,10 +482,9 @@ def bp04_reset_list_pointers(ctx: ProcedureContext) -> ProcedureOutcome:
             continue
         table, valid, last, unread, usize = f
         img = bytearray(ctx.store.image(table))
-        vsize = 1 if table == 26 else 2
-        img[valid : valid + vsize] = bytes(vsize)
-        lsize = 1 if table == 26 else 2
-        img[last : last + lsize] = bytes(lsize)
+        width = 1 if table == 26 else 2  # BT26 counts entries in a UINT8, the logs in UINT16
+        img[valid : valid + width] = bytes(width)
+        img[last : last + width] = bytes(width)
         img[unread : unread + usize] = bytes(usize)
         _set_image(ctx, table, bytes(img))
         _clear_unread_flag(ctx, table)
