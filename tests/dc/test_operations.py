@@ -129,7 +129,7 @@ def test_daily_routine_reads_every_day_and_reports_upstream() -> None:
     assert net.now >= first + 86400
     assert col.store.count("BT23") == 4
     kinds = [set(body) for _, body in col.store.pending(0, 100)]
-    assert {"devices", "topology"} in kinds and {"reads"} in kinds
+    assert {"devices", "link_quality", "topology"} in kinds and {"reads"} in kinds
 
 
 def test_streetlight_behind_a_repeater_is_read_and_overridden_on_demand() -> None:

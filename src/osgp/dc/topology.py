@@ -241,7 +241,16 @@ class Topology:
         devices = []
         nodes = []
         paths = []
+        quality = []
         for nid, d in sorted(self.devices.items()):
+            if d.path is not None:
+                last = d.path[-1] if d.path else self.dc
+                q: dict[str, Any] = {"device": nid.hex(), "ts": now, "hops": len(d.path) + 1}
+                mg = self.margin(last, nid)
+                if mg is not None:
+                    q["margin"] = mg
+                    q["signal"] = mg + self.required_snr
+                quality.append(q)
             rec: dict[str, Any] = {
                 "id": nid.hex(),
                 "status": "online" if d.commissioned else "discovered",
@@ -267,6 +276,7 @@ class Topology:
             links.append({"a": a.hex(), "b": b.hex(), "signal": min(sig), "margin": mg})
         return {
             "devices": devices,
+            "link_quality": quality,
             "topology": [{"ts": now, "nodes": nodes, "links": links, "paths": paths}],
         }
 
