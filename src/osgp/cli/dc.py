@@ -88,14 +88,33 @@ def _extend_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
             held["r"] = res
             return res
 
+        from osgp.plc import multi
+
+        run_segments = multi.run_segments
+
+        def with_concentrators(scenario: Any, **kw: Any) -> dict[str, Any]:
+            # ``segment = "all"``: one concentrator per transformer, listed under
+            # ``concentrators`` (the simulator's own per-segment parts stay as they are).
+            from osgp.dc.simulation import run_all_segments
+
+            summary: dict[str, Any] = run_segments(scenario, **kw)
+            held["all"] = run_all_segments(
+                args.scenario, seed=kw.get("seed"), firmware_kb=args.concentrator_firmware_kb
+            )
+            summary["concentrators"] = held["all"]
+            return summary
+
         entry = ("concentrator", part)
         stats.PARTS.append(entry)
+        multi.run_segments = with_concentrators
         try:
             rc = int(original(args))
         finally:
             stats.PARTS.remove(entry)
-        if not args.json and "r" in held:
-            print(render(held["r"]))
+            multi.run_segments = run_segments
+        if not args.json:
+            for r in [held["r"]] if "r" in held else held.get("all", []):
+                print(render(r))
         return rc
 
     sp.set_defaults(func=run_with_concentrator)
@@ -127,8 +146,9 @@ def run_simulate(args: argparse.Namespace) -> int:
 def render(r: dict[str, Any]) -> str:
     ft = r["failure_test"]
     c1 = r["cycles"][0]
+    seg = f" segment {r['segment']}" if r.get("segment") else ""
     lines = [
-        f"scenario {r['scenario']}: {r['present']} devices present",
+        f"scenario {r['scenario']}{seg}: {r['present']} devices present",
         f"discovery  {r['discovered']} discovered, {r['commissioned']} commissioned, full after "
         + (
             f"{r['time_to_full_discovery_s']:.0f} s simulated"

@@ -43,14 +43,17 @@ def _cycle(net: Network, col: Collector, period: str) -> dict[str, Any]:
     return res
 
 
-def build_for_scenario(name: str, *, seed: int | None = None) -> tuple[Network, Any]:
+def build_for_scenario(
+    name: str, *, seed: int | None = None, segment: str | None = None
+) -> tuple[Network, Any]:
+    """The network of scenario ``name`` (``segment`` overrides the scenario's segment)."""
     from osgp.plc.channel import Channel
     from osgp.plc.scenario import load_scenario
     from osgp.plc.topology import load_segment
 
     sc = load_scenario(name)
     s = sc.seed if seed is None else seed
-    seg = load_segment(sc.grid, sc.segment)
+    seg = load_segment(sc.grid, segment if segment is not None else sc.segment)
     ch = Channel(seg, sc.channel, seed=s, day_of_year=sc.day_of_year)
     net = build_network(
         None, seg.n - 1, seed=s, channel=ch, phases=[nd.phase for nd in seg.nodes[1:]]
@@ -66,15 +69,16 @@ def run_scenario(
     firmware_kb: int = 256,
     store_path: str = ":memory:",
     say: Callable[[str], None] | None = None,
+    segment: str | None = None,
 ) -> dict[str, Any]:
-    """Run the concentrator on scenario ``name``; returns the JSON-ready figures."""
+    """Run the concentrator on scenario ``name`` (or on its ``segment``); returns the figures."""
     wall0 = time.perf_counter()
 
     def note(text: str) -> None:
         if say is not None:
             say(f"[{time.perf_counter() - wall0:7.1f} s wall] {text}")
 
-    net, sc = build_for_scenario(name, seed=seed)
+    net, sc = build_for_scenario(name, seed=seed, segment=segment)
     dc = net.dc
     topo = dc.topology
     present = len(net.devices)
@@ -144,6 +148,7 @@ def run_scenario(
     ok = sum(c["reads_succeeded"] for c in cycles)
     out: dict[str, Any] = {
         "scenario": sc.name,
+        "segment": segment if segment is not None else sc.segment,
         "concentrator": dc.config.neuron_id.hex(),
         "present": present,
         "discovered": len(topo.devices),
@@ -186,3 +191,17 @@ def run_scenario(
 def concentrator_part(sim: Any) -> dict[str, Any]:
     """``osgp simulate`` summary part: the concentrator on the same scenario and seed."""
     return run_scenario(sim.scenario.name, seed=sim.seed, firmware_kb=0)
+
+
+def run_all_segments(
+    name: str, *, seed: int | None = None, firmware_kb: int = 0
+) -> list[dict[str, Any]]:
+    """One concentrator per transformer of a ``segment = "all"`` scenario, in turn."""
+    from osgp.plc.scenario import load_scenario
+    from osgp.plc.topology import segment_names
+
+    sc = load_scenario(name)
+    return [
+        run_scenario(name, seed=seed, firmware_kb=firmware_kb, segment=seg)
+        for seg in segment_names(sc.grid)
+    ]
