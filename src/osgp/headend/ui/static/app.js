@@ -254,7 +254,8 @@ function areaMap(concs, activeBy) {
     const [x, y] = proj(c.longitude, c.latitude);
     const a = s("a", { href: `#/segment/${esc(c.id)}`, class: "map-node" });
     a.appendChild(s("rect", { x: x - 7, y: y - 7, width: 14, height: 14, rx: 3, fill: activeBy[c.id] ? "var(--poor)" : "var(--accent)" }));
-    a.appendChild(s("text", { x: x + 10, y: y + 4 }, c.transformer || c.id));
+    const right = x > W * 0.7;  // labels near the right edge go to the left of their mark
+    a.appendChild(s("text", { x: right ? x - 10 : x + 10, y: y + 4, "text-anchor": right ? "end" : "start" }, c.transformer || c.id));
     hover(a, `${c.name}\n${c.devices} devices\n${activeBy[c.id] || 0} active alarms`);
     svg.appendChild(a);
   }
