@@ -145,3 +145,17 @@ def test_rediscovery_finds_a_path_nobody_had_measured() -> None:
     assert d.hex() not in s["failed"]  # re-discovery measured X-D and D was read through X
     new_path = topo.devices[d].path
     assert new_path is not None and x in new_path
+
+
+def test_service_pin_announces_a_device() -> None:
+    from osgp.dc.runner import build_network
+
+    net = build_network(MatrixLinks.chain(3, reach=1), 2, meters=False)
+    dev = net.devices[0]
+    dev.node.service_pin(net.now)  # the installer presses the button
+    net.bus.wake(1)
+    net.bus.run(net.now + 2)
+    net.discovery._take_replies()
+    topo = net.dc.topology
+    assert dev.neuron_id in topo.devices and net.devices[1].neuron_id not in topo.devices
+    assert topo.snr[(dev.neuron_id, net.dc.config.neuron_id)] == 20.0
