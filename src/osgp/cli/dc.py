@@ -28,6 +28,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--firmware-kb", type=int, default=256, help="image size (0: no campaign)")
     s.add_argument("--fail-share", type=float, default=0.10, help="share of repeaters to fail")
     s.add_argument("--store", default=":memory:", help="SQLite store file")
+    s.add_argument(
+        "--cycle-start-h",
+        type=float,
+        default=None,
+        metavar="H",
+        help="open the first read window at hour H of the simulated day (default: at once)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     s.set_defaults(func=run_simulate)
     c = dsub.add_parser("collect", help="discovery + one read cycle on an in-memory grid")
@@ -134,6 +141,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         firmware_kb=args.firmware_kb,
         store_path=args.store,
         say=say,
+        cycle_start_h=args.cycle_start_h,
     )
     if args.json:
         json.dump(res, sys.stdout, indent=1)
