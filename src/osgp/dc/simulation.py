@@ -47,14 +47,20 @@ def build_for_scenario(
     name: str, *, seed: int | None = None, segment: str | None = None
 ) -> tuple[Network, Any]:
     """The network of scenario ``name`` (``segment`` overrides the scenario's segment)."""
-    from osgp.plc.channel import Channel
+    from osgp.plc.channel import Channel, NoiseEvent
     from osgp.plc.scenario import load_scenario
     from osgp.plc.topology import load_segment
 
     sc = load_scenario(name)
     s = sc.seed if seed is None else seed
     seg = load_segment(sc.grid, segment if segment is not None else sc.segment)
-    ch = Channel(seg, sc.channel, seed=s, day_of_year=sc.day_of_year)
+    # The scenario's extra noise (e.g. an appliance in the evening) applies to us too.
+    noise = tuple(
+        NoiseEvent(ns.start_h * 3600.0, ns.end_h * 3600.0, ns.nodes, ns.extra_db)
+        for ns in sc.noise
+        if all(0 <= i < seg.n for i in ns.nodes)
+    )
+    ch = Channel(seg, sc.channel, seed=s, day_of_year=sc.day_of_year, noise_events=noise)
     net = build_network(
         None, seg.n - 1, seed=s, channel=ch, phases=[nd.phase for nd in seg.nodes[1:]]
     )
