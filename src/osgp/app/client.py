@@ -13,6 +13,7 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from osgp.app.framing import ExchangeError
 from osgp.app.procedures import BT07, BT08, ProcedureRequest, ProcedureResponse
 from osgp.app.services import (
     ErrorResponse,
@@ -41,15 +42,16 @@ __all__ = [
 ]
 
 
-class ClientError(Exception):
+class ClientError(ExchangeError):
     """The server answered with an error code."""
+
+    code: ResponseCode
 
     def __init__(self, request: Request, response: Response) -> None:
         code = response.code
-        super().__init__(f"{type(request).__name__} answered {code.name} ({code:#04x})")
+        super().__init__(f"{type(request).__name__} answered {code.name} ({code:#04x})", code)
         self.request = request
         self.response = response
-        self.code = code
 
 
 class ProcedureTimeout(Exception):

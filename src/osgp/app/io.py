@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from osgp.app.framing.mep import MepClient, MepFailed, MepReply, MepTlsClient
+from osgp.app.framing.mep import MepClient, MepClientError, MepFailed, MepReply, MepTlsClient
 from osgp.app.framing.optical import (
     ClientReply,
     OpticalClient,
@@ -460,8 +460,8 @@ class SyncMepClient:
                 if isinstance(ev, MepReply):
                     return ev.response
                 if isinstance(ev, MepFailed):
-                    raise OpticalClientError(f"MEP request failed: {ev.reason}", ev.code)
-        raise OpticalClientError("no MEP reply")
+                    raise MepClientError(f"MEP request failed: {ev.reason}", ev.code)
+        raise MepClientError("no MEP reply")
 
     def request(self, c12: bytes) -> bytes:
         self.client.request(c12, self.clock.now())
@@ -480,7 +480,7 @@ class SyncMepClient:
         resp = self.request(req)
         if not resp or resp[0] != 0:
             code = resp[0] if resp else -1
-            raise OpticalClientError(f"read refused with response code 0x{code:02X}", code)
+            raise MepClientError(f"read refused with response code 0x{code:02X}", code)
         count = int.from_bytes(resp[1:3], "big")
         return resp[3 : 3 + count]
 

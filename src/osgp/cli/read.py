@@ -84,7 +84,7 @@ def fetch(
     """Read the dimension tables (into ``images``) and then ``table``; a table too large for one
     response (rno on the optical port, onp on MEP) is read in partial reads of ``chunk`` bytes,
     its size taken from its schema and the dimension tables."""
-    from osgp.app.framing.optical import OpticalClientError
+    from osgp.app.framing import ExchangeError
     from osgp.app.tables import TableError, context_from_images, get_table
 
     if args.offset is not None or args.count is not None:
@@ -93,12 +93,12 @@ def fetch(
         if d != table:
             try:
                 images[d] = client.read(d)
-            except OpticalClientError as exc:
+            except ExchangeError as exc:
                 if exc.code is None:  # no answer at all: asking for the others would not help
                     raise
     try:
         return client.read(table)
-    except OpticalClientError as exc:
+    except ExchangeError as exc:
         if exc.code not in (0x04, 0x09):
             raise
         try:
@@ -111,7 +111,7 @@ def fetch(
 
 
 def run(args: argparse.Namespace) -> int:
-    from osgp.app.framing.optical import OpticalClientError
+    from osgp.app.framing import ExchangeError
     from osgp.app.io import SerialTransport, SyncMepClient, SyncOpticalClient
     from osgp.app.tables import table_id
     from osgp.app.tables.registry import DIMENSION_TABLES
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
             data = fetch(client, table, args, images, dims, chunk)
         finally:
             client.close()
-    except OpticalClientError as exc:
+    except ExchangeError as exc:
         print(f"read failed: {exc}", file=sys.stderr)
         return 1
     text = data.hex() if args.raw else render(table, data, images, args.json)

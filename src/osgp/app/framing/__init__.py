@@ -33,6 +33,16 @@ class FrameError(ValueError):
         super().__init__(f"{layer} {field}: {message} (offset {offset})")
 
 
+class ExchangeError(Exception):
+    """A client-side exchange failed (no reply, a link failure, a refusal): the base of the
+    framings' client errors and of :class:`osgp.app.client.ClientError`, so that a caller
+    catches one type. ``code`` is the C12 response code when the meter sent one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
 def need(layer: str, field: str, data: bytes, offset: int, size: int) -> None:
     """Raise :class:`FrameError` unless ``data`` holds ``size`` bytes at ``offset``."""
     have = len(data) - offset
@@ -92,4 +102,12 @@ class Lockout(LockoutCounter):
         self.record_failure(now)
 
 
-__all__ = ["C12Backend", "FrameError", "Lockout", "SequenceCheck", "need", "sequence_check"]
+__all__ = [
+    "C12Backend",
+    "ExchangeError",
+    "FrameError",
+    "Lockout",
+    "SequenceCheck",
+    "need",
+    "sequence_check",
+]

@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from osgp.app.framing import C12Backend, FrameError, SequenceCheck, need
+from osgp.app.framing import C12Backend, ExchangeError, FrameError, SequenceCheck, need
 from osgp.app.framing.plc import AesFraming, PlcRequest
 from osgp.app.framing.tls import TlsError, TlsPskClient, TlsPskServer, mep_identity
 from osgp.security.errors import AuthenticationFailed, SecurityError
@@ -443,10 +443,8 @@ def _as_plc(req: MepRequest) -> PlcRequest:
 # --- client ---------------------------------------------------------------------------------------
 
 
-class MepClientError(Exception):
-    def __init__(self, message: str, code: int | None = None) -> None:
-        self.code = code
-        super().__init__(message)
+class MepClientError(ExchangeError):
+    """A MEP exchange failed (no reply, a refusal), or the client was misused."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from osgp.app.framing import C12Backend, FrameError, Lockout, need
+from osgp.app.framing import C12Backend, ExchangeError, FrameError, Lockout, need
 from osgp.app.services import RequestCode, ResponseCode, data_checksum
 
 LAYER = "C12.18"
@@ -684,12 +684,8 @@ class OpticalServer:
 # --- session: client ------------------------------------------------------------------------------
 
 
-class OpticalClientError(Exception):
+class OpticalClientError(ExchangeError):
     """A C12.18 exchange failed: a link failure or a non-OK response code."""
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
