@@ -197,41 +197,19 @@ async def _demo(
     result = DemoResult()
     rec = _Recorder(result)
     rng = random.Random(seed)
+
+    def member(n: int) -> NodeConfig:
+        """B, C, D: node n of subnet 1, member n - 2 of the 3-member group."""
+        nid = bytes.fromhex(f"02000000000{n}")
+        return make_config(
+            nid, domain=DOMAIN, subnet=1, node=n, key=KEY, groups=[(GROUP, n - 2, 3)]
+        )
+
     specs: list[tuple[str, NodeConfig]] = [
         ("A", make_config(bytes.fromhex("020000000001"), domain=DOMAIN, subnet=1, node=1, key=KEY)),
-        (
-            "B",
-            make_config(
-                bytes.fromhex("020000000002"),
-                domain=DOMAIN,
-                subnet=1,
-                node=2,
-                key=KEY,
-                groups=[(GROUP, 0, 3)],
-            ),
-        ),
-        (
-            "C",
-            make_config(
-                bytes.fromhex("020000000003"),
-                domain=DOMAIN,
-                subnet=1,
-                node=3,
-                key=KEY,
-                groups=[(GROUP, 1, 3)],
-            ),
-        ),
-        (
-            "D",
-            make_config(
-                bytes.fromhex("020000000004"),
-                domain=DOMAIN,
-                subnet=1,
-                node=4,
-                key=KEY,
-                groups=[(GROUP, 2, 3)],
-            ),
-        ),
+        ("B", member(2)),
+        ("C", member(3)),
+        ("D", member(4)),
         ("E", NodeConfig(bytes.fromhex("0200000000e5"), program_id=PROGRAM_ID)),  # unconfigured
     ]
     nodes: dict[str, UdpNode] = {}
