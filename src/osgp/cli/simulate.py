@@ -34,9 +34,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="use the software modem's measured BER curve (the shipped one without FILE)",
     )  # fmt: skip
     p.add_argument(
-        "--workers", type=int, default=0,
-        help="segment 'all': run segments on a local Dask cluster of N processes (0: in turn)",
+        "--workers", type=int, default=None,
+        help="segment 'all': run segments on a local Dask cluster of N processes (0: in turn); "
+        "--region: the same (default 2)",
     )  # fmt: skip
+    # A city (osgp.region): every MV/LV transformer of a simbench MV/LV grid, on Dask.
+    p.add_argument(
+        "--region",
+        metavar="GRID",
+        help="simulate a region, e.g. "
+        "simbench:1-MVLV-semiurb-all-0-sw, and store its data (osgp.region)",
+    )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="--region: a running Dask scheduler")
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="--region: head-end database URL (default sqlite:///osgp-region.db)",
+    )
+    p.add_argument("--segments", metavar="SPEC", help="--region: only these segments, e.g. 0-3,7")
     p.set_defaults(func=run)
 
 
@@ -50,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
             seg = f" segment {sc.segment}" if sc.segment else ""
             print(f"{sc.name:{width}s}  {sc.grid}{seg}, {sc.hours:g} h: {sc.description}")
         return 0
+    if args.region:
+        from osgp.region.cli import run as run_region
+
+        return run_region(args)
     if not args.scenario:
         print("osgp simulate: give a SCENARIO (or --list)", file=sys.stderr)
         return 2
@@ -104,7 +123,7 @@ def _run_all(args: argparse.Namespace, scenario: Any) -> int:
         opts = ", ".join("--" + o.replace("_", "-") for o in unsupported)
         print(f"osgp simulate: {opts} need a single segment", file=sys.stderr)
         return 2
-    summary = run_segments(scenario, seed=args.seed, hours=args.hours, workers=args.workers)
+    summary = run_segments(scenario, seed=args.seed, hours=args.hours, workers=args.workers or 0)
     if args.links_csv:
         write_link_csv(summary["links"], args.links_csv)
     if args.json:
