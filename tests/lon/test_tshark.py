@@ -232,3 +232,26 @@ def test_lon_check_file_tshark_refuses_is_reported(
     text.write_text("not a capture\n")
     assert main(["lon", "check", str(text)]) == 1
     assert "cannot check" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["loss", "--drop", "5"], "--drop 5.0"),
+        (["loss", "--count", "0"], "--count 0"),
+        (
+            ["loss", "--retries", "-1", "--transmit-timer", "99"],
+            "--retries -1, --transmit-timer 99",
+        ),
+        (["demo", "--hosts", "127.0.0.x-y"], "give A.B.C.N-M"),
+        (["demo", "--hosts", "127.0.0.1"], "must name 5 addresses, got 1"),
+        (["demo", "--pcap", "/nonexistent/dir/x.pcap"], "no such directory"),
+    ],
+)
+def test_lon_commands_refuse_bad_options_with_status_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from osgp.cli import main
+
+    assert main(["lon", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -61,6 +61,8 @@ def _hosts(spec: str) -> list[str]:
     if "-" in spec and "," not in spec:
         head, _, last = spec.rpartition("-")
         prefix, _, first = head.rpartition(".")
+        if not (first.isdigit() and last.isdigit()):
+            raise ValueError(f"--hosts {spec!r}: give A.B.C.N-M or comma-separated addresses")
         return [f"{prefix}.{i}" for i in range(int(first), int(last) + 1)]
     return [h.strip() for h in spec.split(",") if h.strip()]
 
@@ -69,9 +71,16 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
     from osgp.lon.demo import run_demo
     from osgp.lon.tshark import TsharkMissing, check_capture, summarize
 
-    hosts = _hosts(args.hosts)
+    try:
+        hosts = _hosts(args.hosts)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
     if len(hosts) != 5:
-        print(f"--hosts must name 5 addresses, got {len(hosts)}")
+        print(f"--hosts must name 5 addresses, got {len(hosts)}", file=sys.stderr)
+        return 2
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.pcap))):
+        print(f"cannot write the capture {args.pcap}: no such directory", file=sys.stderr)
         return 2
     print(
         f"ISO/IEC 14908-1 over CN/IP: 5 nodes on {hosts[0]}..{hosts[-1]}, "
@@ -120,6 +129,24 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
 def run_loss_cmd(args: argparse.Namespace) -> int:
     from osgp.lon.demo import loss_trial
 
+    bad = [
+        f"{name} {value}"
+        for name, value, ok in (
+            ("--count", args.count, args.count >= 1),
+            ("--pairs", args.pairs, args.pairs >= 1),
+            ("--drop", args.drop, 0 <= args.drop < 1),
+            ("--retries", args.retries, 0 <= args.retries <= 15),
+            ("--transmit-timer", args.transmit_timer, 0 <= args.transmit_timer <= 15),
+        )
+        if not ok
+    ]
+    if bad:
+        print(
+            f"osgp lon loss: out of range: {', '.join(bad)} (count and pairs >= 1, "
+            "drop in [0, 1), retries and transmit timer 0..15)",
+            file=sys.stderr,
+        )
+        return 2
     print(
         f"{args.count} acknowledged + {args.count} request/response transactions over loopback "
         f"CN/IP, {args.drop:.0%} of datagrams dropped on purpose (seed {args.seed}), "
