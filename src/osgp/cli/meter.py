@@ -161,12 +161,8 @@ def build_meter(args: argparse.Namespace) -> object:
             n, minutes = _lockout(text)
             if store.has(ET55) and store.size(ET55) >= offset + 2:
                 store.patch(ET55, offset, bytes([n, minutes]))
-            elif offset == 22:
-                meter.optical_lockout.settings = None
-                meter.optical_lockout.threshold = n
-                meter.optical_lockout.duration_s = 60.0 * minutes
-            else:
-                lock = meter.plc.config.lockout
+            else:  # no ET55 to hold it: set the lockout itself, and stop it re-reading ET55
+                lock = meter.optical_lockout if offset == 22 else meter.plc.config.lockout
                 lock.settings = None
                 lock.threshold, lock.duration_s = n, 60.0 * minutes
     if args.security_mode and store.has(ET04) and store.size(ET04) > ET04_SECURITY_MODE:
