@@ -54,11 +54,15 @@ INSTALL_HINT = "tshark not installed: apt-get install tshark"
 Fields = dict[str, list[str]]
 
 
-class TsharkMissing(RuntimeError):
+class TsharkError(RuntimeError):
+    """tshark could not give its reading of a capture."""
+
+
+class TsharkMissing(TsharkError):
     """tshark is not on PATH."""
 
 
-class TsharkFailed(RuntimeError):
+class TsharkFailed(TsharkError):
     """tshark ran but refused the file (exit status and its message)."""
 
 

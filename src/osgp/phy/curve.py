@@ -27,6 +27,7 @@ import numpy as np
 from scipy.special import erfc, erfcinv
 
 from osgp.phy import params as P
+from osgp.phy.modem import PhyError
 
 #: Identifies the JSON document written by ``osgp phy measure``.
 CURVE_FORMAT = "osgp-phy-curve"
@@ -35,8 +36,9 @@ CURVE_VERSION = 1
 MIN_RELIABLE_ERRORS = 5
 
 
-class CurveError(ValueError):
-    """A curve file that cannot be used (wrong format, missing field)."""
+class CurveError(PhyError):
+    """A curve file that cannot be used (wrong format, missing field); a :class:`PhyError`, the
+    one error type of ``osgp.phy``."""
 
 
 def theory_ber(ebn0_db: float | np.ndarray, modulation: str = "bpsk") -> np.ndarray:
