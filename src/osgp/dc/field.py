@@ -254,7 +254,7 @@ class FieldDevice:
 
     def _atm_request(self, now: float, data: bytes) -> APDU | None:
         kind = data[0]
-        if kind == m.START:
+        if kind == m.START and self.node.configured:
             try:
                 d = m.Discover.from_data(data)
             except DecodeError:
@@ -317,7 +317,7 @@ class FieldDevice:
             return ok(0)
         if kind == m.FW_RELAY and len(d) >= 5:
             idx = int.from_bytes(d[3:5], "big")
-            if idx >= fw.blocks or not fw.have[idx]:
+            if idx >= fw.blocks or not fw.have[idx] or not self.node.configured:
                 return ok(1)
             start = idx * fw.block
             chunk = bytes(fw.data[start : min(fw.size, start + fw.block)])
