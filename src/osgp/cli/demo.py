@@ -38,6 +38,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the first N transformers, or comma-separated names (default: all 14)",
     )
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes that build and discover segments in parallel (default: the CPU count, "
+        "at most 8; 1 runs them in this process)",
+    )
     p.add_argument("--no-campaign", action="store_true", help="do not start a firmware campaign")
     p.add_argument(
         "--fast-discovery",
@@ -54,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
     import logging
+    import os
     import sys
     from pathlib import Path
 
@@ -86,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         campaign=not args.no_campaign,
         real_discovery=not args.fast_discovery,
+        workers=args.workers or min(8, os.cpu_count() or 1),
         quiet=args.quiet,
     )
     try:

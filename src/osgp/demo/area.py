@@ -720,3 +720,60 @@ class StandInConcentrator:
             if frac >= 1.0:
                 c["done"] = True
         return out
+
+
+@dataclass
+class Prepared:
+    """A segment built and discovered (possibly in a worker process)."""
+
+    dc: StandInConcentrator
+    discovery: dict[str, Any]
+    build_s: float
+    discovery_s: float
+    note: str | None = None
+
+
+def prepare(
+    spec: AreaSpec,
+    transformer: str,
+    start: float,
+    index: int,
+    hours: float,
+    real_discovery: bool,
+) -> Prepared:
+    """Build one transformer's segment and run its discovery: independent of every other
+    segment, so the demo runs these in parallel processes."""
+    import logging
+    import time
+
+    logging.getLogger("pandapower").setLevel(logging.ERROR)
+    t0 = time.perf_counter()
+    dc = StandInConcentrator(build_segment(spec, transformer, start, index, hours))
+    t1 = time.perf_counter()
+    note = None
+    batch = None
+    if real_discovery:
+        try:
+            batch = dc.discover_with_dc(start, spec.seed)
+        except Exception as exc:
+            note = f"{dc.m.cid}: osgp.dc discovery failed ({exc!r}); stand-in used"
+    if batch is None:
+        batch = dc.discover(start)
+    return Prepared(dc, batch, t1 - t0, time.perf_counter() - t1, note)
+
+
+def prepare_in_worker(*args: Any) -> Prepared:
+    """:func:`prepare` for a worker process: the fleet's lock cannot cross processes, so it is
+    dropped here and made anew by :func:`arrived`."""
+    p = prepare(*args)
+    if hasattr(p.dc.m.fleet, "lock"):
+        p.dc.m.fleet.lock = None
+    return p
+
+
+def arrived(p: Prepared) -> Prepared:
+    import threading
+
+    if hasattr(p.dc.m.fleet, "lock"):
+        p.dc.m.fleet.lock = threading.RLock()
+    return p

@@ -23,8 +23,11 @@ from osgp.demo.area import (
     STANDIN_DISCOVERY_NOTE,
     STANDIN_NOTE,
     AreaSpec,
+    Prepared,
     StandInConcentrator,
-    build_segment,
+    arrived,
+    prepare,
+    prepare_in_worker,
 )
 
 __all__ = ["OPERATOR_KEY", "READ_KEY", "DemoConfig", "DemoSummary", "run_demo"]
@@ -51,6 +54,8 @@ class DemoConfig:
     campaign: bool = True
     #: Discovery by the real concentrator (osgp.dc) over the simulated power line; else stand-in.
     real_discovery: bool = True
+    #: Processes that build and discover segments in parallel (1: in this process).
+    workers: int = 1
     quiet: bool = False
     #: Called with the service once the UI is up (tests use it instead of serving forever).
     on_ready: Callable[[Any], None] | None = None
@@ -69,7 +74,9 @@ class DemoSummary:
     records: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     build_seconds: float = 0.0
-    discovery_seconds: float = 0.0
+    discovery_seconds: float = 0.0  # summed over segments (they may run in parallel)
+    prepare_seconds: float = 0.0  # wall time of build + discovery
+    workers: int = 1
     collect_seconds: float = 0.0
     disturbances: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -191,16 +198,54 @@ async def run_demo(cfg: DemoConfig) -> DemoSummary:
         with out:
             # -- build the area --------------------------------------------------------------
             t_build = time.perf_counter()
-            task = out.task("building segments", len(names))
+            task = out.task("segments: build, discovery", len(names))
             ingest = Ingestor(svc.engine)
-            for i, name in enumerate(names):
-                model = await asyncio.to_thread(
-                    build_segment, spec, name, start, i, max(cfg.hours, 1.0)
-                )
-                dc = StandInConcentrator(model)
+            hours = max(cfg.hours, 1.0)
+            jobs = [
+                (spec, name, start, i, hours, cfg.real_discovery) for i, name in enumerate(names)
+            ]
+            workers = max(1, min(cfg.workers, len(jobs)))
+            summary.workers = workers
+            prepared: list[Prepared | None] = [None] * len(jobs)
+            loop = asyncio.get_running_loop()
+            pool: Any = None
+            if workers > 1:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                # spawn: the parent runs threads (uvicorn, the links); forking them is unsafe
+                pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            try:
+                futures = {
+                    (
+                        loop.run_in_executor(pool, prepare_in_worker, *job)
+                        if pool is not None
+                        else asyncio.ensure_future(asyncio.to_thread(prepare, *job))
+                    ): k
+                    for k, job in enumerate(jobs)
+                }
+                if pool is None:  # one at a time in-process (keeps memory and CPU low)
+                    for fut, k in futures.items():
+                        prepared[k] = await fut
+                        p = prepared[k]
+                        assert p is not None
+                        out.update(task, info=_prepared_info(p))
+                else:
+                    for fut in asyncio.as_completed(list(futures)):
+                        p = arrived(await fut)
+                        prepared[names.index(p.dc.m.transformer)] = p
+                        out.update(task, info=_prepared_info(p))
+            finally:
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
+            for p in prepared:
+                assert p is not None
+                dc, model = p.dc, p.dc.m
                 concs.append(dc)
                 token = f"demo-token-{model.cid}"
-                ingest.ensure_concentrator(model.cid, token, name=f"DC {name}", transformer=name)
+                ingest.ensure_concentrator(
+                    model.cid, token, name=f"DC {model.transformer}", transformer=model.transformer
+                )
                 with Session(svc.engine) as s, s.begin():
                     s.execute(
                         update(m.Concentrator)
@@ -219,35 +264,23 @@ async def run_demo(cfg: DemoConfig) -> DemoSummary:
                 links_by[model.cid] = link
                 links.append(link)
                 tasks.append(asyncio.create_task(link.run()))
-                out.update(task, info=f"{name}: {model.fleet.n} meters")
-            summary.build_seconds = time.perf_counter() - t_build
-
-            # -- discovery ---------------------------------------------------------------------
-            t_disc = time.perf_counter()
-            task = out.task("discovery", len(concs))
-            for dc, link in zip(concs, links, strict=True):
-                batch = None
-                if cfg.real_discovery:
-                    try:
-                        batch = await asyncio.to_thread(dc.discover_with_dc, start, cfg.seed)
-                    except Exception as exc:
-                        note = f"{dc.m.cid}: osgp.dc discovery failed ({exc!r}); stand-in used"
-                        out.say(note)
-                        summary.skipped.append(note)
-                if batch is None:
-                    batch = dc.discover(start)
-                    if STANDIN_DISCOVERY_NOTE not in summary.skipped:
-                        summary.skipped.append(STANDIN_DISCOVERY_NOTE)
-                _count(counts, batch)
-                link.submit(batch)
-                summary.meters += dc.m.fleet.n
+                if p.note:
+                    out.say(p.note)
+                    summary.skipped.append(p.note)
+                stand_in = not cfg.real_discovery or p.note
+                if stand_in and STANDIN_DISCOVERY_NOTE not in summary.skipped:
+                    summary.skipped.append(STANDIN_DISCOVERY_NOTE)
+                _count(counts, p.discovery)
+                link.submit(p.discovery)
+                summary.meters += model.fleet.n
                 summary.reachable += len(dc.parent)
                 summary.repeaters += len(set(dc.parent.values()) - {0})
                 summary.max_level = max(summary.max_level, max(dc.level.values()))
-                out.update(task, info=f"{dc.m.cid}: {len(dc.parent)}/{dc.m.segment.n - 1} found")
+                summary.build_seconds += p.build_s
+                summary.discovery_seconds += p.discovery_s
             summary.concentrators = len(concs)
             await _drain(links)
-            summary.discovery_seconds = time.perf_counter() - t_disc
+            summary.prepare_seconds = time.perf_counter() - t_build
 
             # -- collection, faster than real time -------------------------------------------
             t_collect = time.perf_counter()
@@ -305,6 +338,13 @@ async def run_demo(cfg: DemoConfig) -> DemoSummary:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await svc.stop()
+
+
+def _prepared_info(p: Prepared) -> str:
+    return (
+        f"{p.dc.m.transformer}: {p.dc.m.fleet.n} meters, "
+        f"{len(p.dc.parent)} found, {len(set(p.dc.parent.values()) - {0})} repeaters"
+    )
 
 
 def _redact(url: str) -> str:
@@ -392,8 +432,9 @@ def _print_summary(out: _Progress, s: DemoSummary) -> None:
     speed = s.simulated_hours * 3600 / s.collect_seconds if s.collect_seconds else 0.0
     t.add_row(
         "wall time",
-        f"{s.wall_seconds:.1f} s (build {s.build_seconds:.1f} s, discovery "
-        f"{s.discovery_seconds:.1f} s, collection "
+        f"{s.wall_seconds:.1f} s (segments {s.prepare_seconds:.1f} s with {s.workers} "
+        f"process(es): build {s.build_seconds:.1f} s + discovery {s.discovery_seconds:.1f} s "
+        f"summed; collection "
         f"{s.collect_seconds:.1f} s = {speed:,.0f}x real time)",
     )
     out.console.print(t)
