@@ -28,6 +28,13 @@ def test_show_json_and_pending(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("BT4150 Pending BT54 Calendar") and "ped.ped_flags" in out
 
 
+def test_hex_is_read_as_osgp_decode_reads_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """Colons, dashes and 0x prefixes, as ``osgp decode`` takes them (was: spaces only)."""
+    for spelling in ("02:00:00:3c:c4:ff", "02-00-00-3C-C4-FF", "0x0200003cc4ff"):
+        assert main(["tables", "decode", "BT53", spelling]) == 0
+        assert "-60" in capsys.readouterr().out
+
+
 def test_decode_reports_short_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tables", "decode", "BT53", "020000 3c c4ff"]) == 0
     assert "-60" in capsys.readouterr().out
@@ -40,7 +47,7 @@ def test_decode_reports_short_input(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["show", "BT999"], "no declaration for table BT999"),
         (["show", "XYZ"], "not a table name or number: 'XYZ'"),
-        (["decode", "BT23", "zz"], "HEX is not hex: 'zz'"),
+        (["decode", "BT23", "zz"], "HEX is not hex (not a hex digit: 'z')"),
         (["decode", "BT23", "00", "--with", "BT21=zz"], "--with BT21 is not hex"),
     ],
 )

@@ -29,6 +29,17 @@ def test_mep_decrypt_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "AuthenticationFailed" in capsys.readouterr().err
 
 
+def test_hex_arguments_take_the_spellings_of_osgp_decode(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    psk = "0x000102030405060708090a0b0c0d0e0f"
+    outs = []
+    for device in ("04d012345678", "04:d0:12:34:56:78", "04-d0-12-34-56-78", "0x04d012345678"):
+        assert main(["security", "device-key", "--psk", psk, "--device", device]) == 0
+        outs.append(capsys.readouterr().out)
+    assert len(set(outs)) == 1 and outs[0].startswith("device key: ")
+
+
 def test_bad_key_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["security", "auth-reply", "--key", "abc", "--challenge", "00" * 8, "01"]) == 2
     assert "6 needed" in capsys.readouterr().err

@@ -40,7 +40,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def parse_hex(parts: list[str]) -> bytes:
-    """Bytes from hex text with optional spaces, colons, dashes and ``0x`` prefixes."""
+    """Bytes from hex text with optional spaces, colons, dashes and ``0x`` prefixes.
+
+    Every ``osgp`` command of the protocol areas reads hex arguments with this one function, so
+    that they all take the same spellings. Raises ``ValueError`` saying what is wrong.
+    """
     text = _SEPARATORS.sub("", "".join(parts).replace("0x", "").replace("0X", ""))
     if len(text) % 2:
         raise ValueError(f"odd number of hex digits ({len(text)})")

@@ -191,10 +191,12 @@ async def _serve(args: argparse.Namespace) -> int:
 
     meter = build_meter(args)
     assert isinstance(meter, ServedMeter)
+    from osgp.cli.decode import parse_hex
+
     try:
-        domain = bytes.fromhex(args.domain)
-    except ValueError:
-        raise _BadOption(f"--domain: not hex: {args.domain!r}") from None
+        domain = parse_hex([args.domain])
+    except ValueError as exc:
+        raise _BadOption(f"--domain: not hex ({exc}): {args.domain!r}") from None
     servers: list[asyncio.Server] = []
     closers: list[object] = []
     endpoints: list[tuple[str, str, SessionFactory]] = [

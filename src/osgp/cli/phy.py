@@ -75,13 +75,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 def run_modulate(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from osgp.cli.decode import parse_hex
     from osgp.phy import params as P
     from osgp.phy.channel import Channel, ImpulsiveNoise
     from osgp.phy.modem import Modulation, PhyError, append_crc, modulate
     from osgp.phy.wav import write_wav
 
     try:
-        data = bytes.fromhex(args.hex.replace(":", "").replace(" ", ""))
+        data = parse_hex([args.hex])
     except ValueError as exc:
         print(f"error: HEX is not hexadecimal: {exc}", file=sys.stderr)
         return 2

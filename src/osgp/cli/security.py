@@ -51,10 +51,12 @@ class _BadInput(ValueError):
 
 
 def _hex(text: str, what: str) -> bytes:
+    from osgp.cli.decode import parse_hex
+
     try:
-        return bytes.fromhex(text.replace(":", " "))
-    except ValueError:
-        raise _BadInput(f"{what} is not hex: {text!r}") from None
+        return parse_hex([text])
+    except ValueError as exc:
+        raise _BadInput(f"{what} is not hex ({exc}): {text!r}") from None
 
 
 def _key(text: str, sizes: tuple[int, ...]) -> bytes:

@@ -90,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _hex(text: str, what: str) -> bytes:
+    from osgp.cli.decode import parse_hex
+
     try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise ValueError(f"{what} is not hex: {text!r}") from None
+        return parse_hex([text])
+    except ValueError as exc:
+        raise ValueError(f"{what} is not hex ({exc}): {text!r}") from None
