@@ -30,12 +30,9 @@ __all__ = [
     "parse_access",
 ]
 
-PENDING_OFFSET = 4096
-
-
-def ET(n: int) -> int:
-    """Extended table / procedure id: ET n = 2048 + n."""
-    return 2048 + n
+PENDING_OFFSET = keys.PENDING_OFFSET
+#: Extended table / procedure id: ET n = 2048 + n (the numbering the rights are written in).
+ET = keys.et
 
 
 class AccessLevel(enum.StrEnum):
