@@ -255,5 +255,7 @@ def test_read_reports_refusals_and_bad_input_without_traceback(served: dict[str,
     # a MEP client on the optical port gets no MEP reply: one clear failure, not a second request
     wrong_port = osgp_read("BT23", "--mep", served["optical"], "--mbk", MBK.hex(), "--timeout", "2")
     assert wrong_port.returncode == 1 and "read failed: no MEP reply" in wrong_port.stderr
-    for res in (undeclared, bad_key, bad_count, wrong_port):
+    mixed = osgp_read("BT23", "--optical", "tcp://127.0.0.1:1", "--mak", MAK.hex(), "--tls")
+    assert mixed.returncode == 2 and "--mak, --tls: only with --mep" in mixed.stderr
+    for res in (undeclared, bad_key, bad_count, wrong_port, mixed):
         assert "Traceback" not in res.stderr

@@ -128,6 +128,16 @@ def run(args: argparse.Namespace) -> int:
         print("--offset must be 0..16777215 and --count 0..65535", file=sys.stderr)
         return 2
     # the key is checked before the port is opened: a typo should not cost a connection
+    port_options = (
+        ("--mak", "--mbk", "--encrypt", "--aes", "--tls")
+        if args.optical
+        else ("--mk", "--pk", "--rk")
+    )
+    stray = [o for o in port_options if getattr(args, o[2:])]
+    if stray:
+        other = "--mep" if args.optical else "--optical"
+        print(f"{', '.join(stray)}: only with {other}", file=sys.stderr)
+        return 2
     if args.optical:
         name = "MK" if args.mk else "PK" if args.pk else "RK"
         key_text = args.mk or args.pk or args.rk
