@@ -16,7 +16,7 @@ import datetime as dt
 
 from osgp.app.store import TableStore
 
-__all__ = ["BT74", "ENTRY_SIZE", "HEADER_SIZE", "append_event", "user_id_for"]
+__all__ = ["BT74", "ENTRY_SIZE", "HEADER_SIZE", "append_event", "ltime_date", "user_id_for"]
 
 BT74 = 74
 HEADER_SIZE = 11
@@ -44,7 +44,8 @@ def user_id_for(access: str) -> int:
     return USER_NONE
 
 
-def _ltime(posix: float) -> bytes:
+def ltime_date(posix: float) -> bytes:
+    """LTIME_DATE bytes (yy mm dd hh mi ss) of a POSIX time read as UTC: the clock's own view."""
     t = dt.datetime.fromtimestamp(int(posix), dt.UTC)
     return bytes([t.year % 100, t.month, t.day, t.hour, t.minute, t.second])
 
@@ -71,7 +72,7 @@ def append_event(
     index = 0 if valid == 0 else (last + 1) % capacity
     seq = (seq + 1) & 0xFFFFFFFF
     entry = (
-        _ltime(store.hooks.meter_time(now))
+        ltime_date(store.hooks.meter_time(now))
         + (seq & 0xFFFF).to_bytes(2, "little")
         + (user_id & 0xFFFF).to_bytes(2, "little")
         + (event_id & 0x0FFF).to_bytes(2, "little")

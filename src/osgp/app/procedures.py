@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.ciphers.algorithms import AES
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from osgp.app.access import ET
-from osgp.app.eventlog import user_id_for
+from osgp.app.eventlog import ltime_date, user_id_for
 from osgp.app.hooks import DeviceHooks
 from osgp.app.services import ResponseCode, ServiceError
 from osgp.app.store import PED_SIZE, StoreError, TableStore
@@ -218,11 +218,6 @@ def _set_image(ctx: ProcedureContext, table_id: int, image: bytes) -> None:
     ctx.store.write(table_id, image, ctx.now)
 
 
-def _ltime_date(posix: float) -> bytes:
-    t = dt.datetime.fromtimestamp(int(posix), dt.UTC)
-    return bytes([t.year % 100, t.month, t.day, t.hour, t.minute, t.second])
-
-
 def _weekday(posix: float) -> int:
     """C12.19 day of week: 0 = Sunday."""
     return (dt.datetime.fromtimestamp(int(posix), dt.UTC).weekday() + 1) % 7
@@ -235,7 +230,7 @@ def update_bt52(store: TableStore, now: float) -> None:
     meter = store.hooks.meter_time(now)
     old = store.image(52)
     flags = (old[6] & 0xF8) | _weekday(meter)
-    store.patch(52, 0, _ltime_date(meter) + bytes([flags]))
+    store.patch(52, 0, ltime_date(meter) + bytes([flags]))
 
 
 def update_bt55(store: TableStore, now: float) -> None:
@@ -249,7 +244,7 @@ def update_bt55(store: TableStore, now: float) -> None:
     if flags & 0x08:
         offset += bt53[3] * 60
     local = store.hooks.meter_time(now) + offset
-    store.patch(55, 0, _ltime_date(local) + bytes([(flags & 0xF8) | _weekday(local)]))
+    store.patch(55, 0, ltime_date(local) + bytes([(flags & 0xF8) | _weekday(local)]))
 
 
 EVENT_TIME_CHANGED = 3
