@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "osgp.cli.device",
     "osgp.cli.audit",
     "osgp.cli.dc",
+    "osgp.cli.faults",
 )
 
 

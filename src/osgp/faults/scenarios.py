@@ -188,7 +188,7 @@ def postgres_restarted(base: Path, n: int = DEVICES) -> FaultRow:
             )
         detail = (
             f"crash stop after {at['acked']} batches acked; "
-            f"{up.link.connections - refused} reconnects after restart"
+            f"the link reconnected {up.link.connections - refused}x after the restart"
         )
         row = _ledger(n).compare("PostgreSQL restarted mid-upload", svc.engine, detail)
         loop.call(svc.stop())
