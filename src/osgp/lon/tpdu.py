@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from osgp.lon.apdu import APDU, decode_apdu
 from osgp.lon.errors import DecodeError, LocalProtocolError, check_bytes, check_range, need
@@ -126,6 +126,77 @@ def _check_body(
 
 
 @dataclass(frozen=True, slots=True)
+class _Layout(Generic[E]):
+    """What tells a TPDU from an SPDU: their type codes and which types carry an APDU or an
+    M_List. The header (auth bit, type, TID), the M_List and the APDU are laid out alike."""
+
+    layer: str
+    types: type[E]
+    a_type: str  # for messages: "a TPDU type"
+    with_apdu: frozenset[int]
+    with_list: frozenset[int]
+
+
+def _validate(pdu: TPDU | SPDU, layout: _Layout[E]) -> None:
+    if not isinstance(pdu.type, layout.types):
+        object.__setattr__(pdu, "type", _coerce(layout.types, pdu.type, f"{layout.layer} type"))
+    _check_tid(pdu.tid, True)
+    has_apdu = pdu.type in layout.with_apdu
+    has_list = pdu.type in layout.with_list
+    _check_body(layout.layer, pdu.type.name, pdu.apdu, pdu.m_list, has_apdu, has_list)
+
+
+def _encode(pdu: TPDU | SPDU, layout: _Layout[E], enhanced: bool) -> bytes:
+    nibble, extra = _tid_bytes(pdu.tid, enhanced, layout.layer)
+    out = bytes(((0x80 if pdu.auth else 0) | (pdu.type << 4) | nibble,)) + extra
+    if pdu.type in layout.with_list:
+        out += bytes((len(pdu.m_list),)) + pdu.m_list
+    if pdu.apdu is not None:
+        out += pdu.apdu.to_bytes()
+    return out
+
+
+def _decode(
+    layout: _Layout[E], data: bytes, enhanced: bool, base: int
+) -> tuple[E, int, APDU | None, bool, bytes]:
+    """(type, tid, apdu, auth, m_list) of a TPDU or SPDU."""
+    layer = layout.layer
+    header, tid, pos = _read_header(layer, data, enhanced, base)
+    raw_type = (header >> 4) & 7
+    try:
+        kind = layout.types(raw_type)
+    except ValueError:
+        raise DecodeError(layer, "type", base, f"{raw_type} is not {layout.a_type}") from None
+    m_list = b""
+    if kind in layout.with_list:
+        m_list, pos = _read_m_list(layer, data, pos, base)
+    apdu = None
+    if kind in layout.with_apdu:
+        apdu = decode_apdu(data[pos:], base=base + pos)
+    elif pos != len(data):
+        raise DecodeError(
+            layer, kind.name, base + pos, f"{len(data) - pos} unexpected trailing bytes"
+        )
+    return kind, tid, apdu, bool(header & 0x80), m_list
+
+
+_TPDU_LAYOUT = _Layout(
+    "TPDU",
+    TPDUType,
+    "a TPDU type",
+    with_apdu=frozenset({TPDUType.ACKD, TPDUType.UNACKD_RPT, TPDUType.REM_MSG}),
+    with_list=frozenset({TPDUType.REMINDER, TPDUType.REM_MSG}),
+)
+_SPDU_LAYOUT = _Layout(
+    "SPDU",
+    SPDUType,
+    "an SPDU type",
+    with_apdu=frozenset({SPDUType.REQUEST, SPDUType.RESPONSE, SPDUType.REM_MSG}),
+    with_list=frozenset({SPDUType.REMINDER, SPDUType.REM_MSG}),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class TPDU:
     """Transport PDU: acknowledged, repeated, ACK, REMINDER, REM/MSG."""
 
@@ -136,41 +207,14 @@ class TPDU:
     m_list: bytes = b""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.type, TPDUType):
-            object.__setattr__(self, "type", _coerce(TPDUType, self.type, "TPDU type"))
-        _check_tid(self.tid, True)
-        has_apdu = self.type in (TPDUType.ACKD, TPDUType.UNACKD_RPT, TPDUType.REM_MSG)
-        has_list = self.type in (TPDUType.REMINDER, TPDUType.REM_MSG)
-        _check_body("TPDU", self.type.name, self.apdu, self.m_list, has_apdu, has_list)
+        _validate(self, _TPDU_LAYOUT)
 
     def to_bytes(self, *, enhanced: bool = False) -> bytes:
-        nibble, extra = _tid_bytes(self.tid, enhanced, "TPDU")
-        out = bytes(((0x80 if self.auth else 0) | (self.type << 4) | nibble,)) + extra
-        if self.type in (TPDUType.REMINDER, TPDUType.REM_MSG):
-            out += bytes((len(self.m_list),)) + self.m_list
-        if self.apdu is not None:
-            out += self.apdu.to_bytes()
-        return out
+        return _encode(self, _TPDU_LAYOUT, enhanced)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, enhanced: bool = False, base: int = 0) -> TPDU:
-        header, tid, pos = _read_header("TPDU", data, enhanced, base)
-        raw_type = (header >> 4) & 7
-        try:
-            kind = TPDUType(raw_type)
-        except ValueError:
-            raise DecodeError("TPDU", "type", base, f"{raw_type} is not a TPDU type") from None
-        m_list = b""
-        if kind in (TPDUType.REMINDER, TPDUType.REM_MSG):
-            m_list, pos = _read_m_list("TPDU", data, pos, base)
-        apdu = None
-        if kind in (TPDUType.ACKD, TPDUType.UNACKD_RPT, TPDUType.REM_MSG):
-            apdu = decode_apdu(data[pos:], base=base + pos)
-        elif pos != len(data):
-            raise DecodeError(
-                "TPDU", kind.name, base + pos, f"{len(data) - pos} unexpected trailing bytes"
-            )
-        return cls(kind, tid, apdu, bool(header & 0x80), m_list)
+        return cls(*_decode(_TPDU_LAYOUT, data, enhanced, base))
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,41 +228,14 @@ class SPDU:
     m_list: bytes = b""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.type, SPDUType):
-            object.__setattr__(self, "type", _coerce(SPDUType, self.type, "SPDU type"))
-        _check_tid(self.tid, True)
-        has_apdu = self.type != SPDUType.REMINDER
-        has_list = self.type in (SPDUType.REMINDER, SPDUType.REM_MSG)
-        _check_body("SPDU", self.type.name, self.apdu, self.m_list, has_apdu, has_list)
+        _validate(self, _SPDU_LAYOUT)
 
     def to_bytes(self, *, enhanced: bool = False) -> bytes:
-        nibble, extra = _tid_bytes(self.tid, enhanced, "SPDU")
-        out = bytes(((0x80 if self.auth else 0) | (self.type << 4) | nibble,)) + extra
-        if self.type in (SPDUType.REMINDER, SPDUType.REM_MSG):
-            out += bytes((len(self.m_list),)) + self.m_list
-        if self.apdu is not None:
-            out += self.apdu.to_bytes()
-        return out
+        return _encode(self, _SPDU_LAYOUT, enhanced)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, enhanced: bool = False, base: int = 0) -> SPDU:
-        header, tid, pos = _read_header("SPDU", data, enhanced, base)
-        raw_type = (header >> 4) & 7
-        try:
-            kind = SPDUType(raw_type)
-        except ValueError:
-            raise DecodeError("SPDU", "type", base, f"{raw_type} is not an SPDU type") from None
-        m_list = b""
-        if kind in (SPDUType.REMINDER, SPDUType.REM_MSG):
-            m_list, pos = _read_m_list("SPDU", data, pos, base)
-        apdu = None
-        if kind != SPDUType.REMINDER:
-            apdu = decode_apdu(data[pos:], base=base + pos)
-        elif pos != len(data):
-            raise DecodeError(
-                "SPDU", kind.name, base + pos, f"{len(data) - pos} unexpected trailing bytes"
-            )
-        return cls(kind, tid, apdu, bool(header & 0x80), m_list)
+        return cls(*_decode(_SPDU_LAYOUT, data, enhanced, base))
 
 
 @dataclass(frozen=True, slots=True)
