@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Coroutine
@@ -187,6 +188,7 @@ class PrivatePostgres:
         self.data = base / "pgdata"
         self.port = free_port()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self._own_base = False
 
     def _run(self, *args: str, timeout: float = 60) -> None:
         res = subprocess.run(
@@ -199,14 +201,15 @@ class PrivatePostgres:
             raise FaultSetupError(f"{args[0]} failed: {res.stderr.strip() or res.stdout.strip()}")
 
     def init(self) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
+            # the cluster belongs to 'postgres', which must reach it: a private directory of
+            # its own directly under the system temp dir (test dirs above are often 0700)
+            self.base = Path(tempfile.mkdtemp(prefix="osgp-pg-"))
+            self.data = self.base / "pgdata"
+            self._own_base = True
             shutil.chown(self.base, "postgres", "postgres")
-            os.chmod(self.base, 0o755)
-            # the temp dirs above must be traversable by 'postgres'
-            for p in self.base.parents:
-                if str(p).startswith(("/tmp/", "/var/tmp/")) and p.stat().st_mode & 0o001 == 0:
-                    os.chmod(p, p.stat().st_mode | 0o011)
+        else:
+            self.base.mkdir(parents=True, exist_ok=True)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
 
     def start(self) -> None:
@@ -221,6 +224,8 @@ class PrivatePostgres:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.stop("immediate")
+        if self._own_base:
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 class PrivateMosquitto:
