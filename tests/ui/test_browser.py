@@ -88,6 +88,21 @@ def test_map_to_meter_load_profile(page: Any, served_demo: ServedDemo, tmp_path:
     )
     shot(page, "segment-map", tmp_path)
 
+    # Hovering a level-2 meter highlights its whole path: two hops, concentrator to meter.
+    page.locator("[data-testid=segment-map] a.map-node[data-level='2']").first.hover()
+    assert page.locator("[data-testid=segment-map] line.map-link.hl").count() == 2
+    # The same topology in rows by repeater level, and with every heard link drawn faintly.
+    page.get_by_test_id("layout-layers").click()
+    page.locator("[data-testid=segment-map][data-layout=layers]").wait_for()
+    assert page.locator("[data-testid=segment-map] a.map-node").count() == meters.count()
+    page.get_by_test_id("toggle-heard").click()
+    page.locator("[data-testid=segment-map] line.heard").first.wait_for(state="attached")
+    assert page.locator("[data-testid=segment-map] line.heard").count() > links.count()
+    shot(page, "segment-map-layers", tmp_path)
+    page.get_by_test_id("toggle-heard").click()
+    page.get_by_test_id("layout-geo").click()
+    page.locator("[data-testid=segment-map][data-layout=geo]").wait_for()
+
     # Open a meter reached through a repeater, by clicking its node on the map.
     node = page.locator("[data-testid=segment-map] a.map-node[data-level='2']").first
     meter_id = node.get_attribute("data-testid").removeprefix("node-")
