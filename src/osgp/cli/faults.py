@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ld.add_argument("--concentrators", type=int, default=8)
     ld.add_argument("--meters", type=int, default=100, help="per concentrator")
     ld.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    ld.add_argument("--split", action="store_true", help="add the ingest-in-a-2nd-process phase")
     ld.add_argument("--json", action="store_true")
     ld.set_defaults(func=run_load)
 
@@ -63,4 +64,6 @@ def run_load(args: argparse.Namespace) -> int:
             "--db", args.db]  # fmt: skip
     if args.json:
         argv.append("--json")
+    if args.split:
+        argv.append("--split")
     return main(argv)

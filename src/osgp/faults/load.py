@@ -52,6 +52,9 @@ class LoadConfig:
     concentrators: int = 8
     meters: int = 100  # per concentrator
     db: str = "sqlite"  # or "postgresql" (a scratch database on 127.0.0.1:5432)
+    # a third phase: the same ingest into a second head-end process on the same database, the
+    # clients still on the first (the API's process does no ingest)
+    split_phase: bool = False
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,39 @@ def _seed(url: str, cfg: LoadConfig) -> None:
     engine.dispose()
 
 
+def _serve(url: str, api: int, link: int, logf: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "osgp", "headend", "serve", "--db", url,
+         "--listen", f"127.0.0.1:{api}", "--link", f"127.0.0.1:{link}",
+         "--api-key", f"{API_KEY}:read"],
+        stdout=logf, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _loaded_phase(
+    base: str, link: int, cfg: LoadConfig, seed: int
+) -> tuple[PhaseStats, dict[str, float]]:
+    """The clients against ``base`` while the region ingests through ``link``."""
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "osgp.faults.load", "ingest", "--link-port", str(link),
+         "--concentrators", str(cfg.concentrators), "--meters", str(cfg.meters),
+         "--seconds", str(cfg.seconds * 3 + 30)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert ingest.stdout is not None
+        ingest.stdout.readline()  # "ingesting": its links are connecting
+        time.sleep(0.5)
+        stats = _phase(base, cfg, seed)
+        ingest.send_signal(signal.SIGTERM)
+        out, _ = ingest.communicate(timeout=60)
+        sent: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+        return stats, sent
+    finally:
+        if ingest.poll() is None:
+            ingest.kill()
+
+
 def run_load(cfg: LoadConfig, log: Path | None = None) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="osgp-load-") as tmp,
@@ -284,13 +320,8 @@ def run_load(cfg: LoadConfig, log: Path | None = None) -> dict[str, Any]:
         _seed(url, cfg)
         api, link = free_port(), free_port()
         logf = (log or Path(tmp) / "headend.log").open("ab")
-        he = subprocess.Popen(
-            [sys.executable, "-m", "osgp", "headend", "serve", "--db", url,
-             "--listen", f"127.0.0.1:{api}", "--link", f"127.0.0.1:{link}",
-             "--api-key", f"{API_KEY}:read"],
-            stdout=logf, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        ingest: subprocess.Popen[str] | None = None
+        he = _serve(url, api, link, logf)
+        he2: subprocess.Popen[bytes] | None = None
         try:
             if not (wait_port(api, 60) and wait_port(link, 30)):
                 raise FaultSetupError("head-end did not start (see its log)")
@@ -298,30 +329,27 @@ def run_load(cfg: LoadConfig, log: Path | None = None) -> dict[str, Any]:
             warm = LoadConfig(**{**cfg.__dict__, "seconds": 1.0, "clients": 4})
             _phase(base, warm, 0)
             baseline = _phase(base, cfg, 1)
-            ingest = subprocess.Popen(
-                [sys.executable, "-m", "osgp.faults.load", "ingest", "--link-port", str(link),
-                 "--concentrators", str(cfg.concentrators), "--meters", str(cfg.meters),
-                 "--seconds", str(cfg.seconds * 3 + 30)],
-                stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            assert ingest.stdout is not None
-            ingest.stdout.readline()  # "ingesting": its links are connecting
-            time.sleep(0.5)
-            loaded = _phase(base, cfg, 2)
-            ingest.send_signal(signal.SIGTERM)
-            out, _ = ingest.communicate(timeout=60)
-            sent = json.loads(out.strip().splitlines()[-1])
+            loaded, sent = _loaded_phase(base, link, cfg, 2)
+            phases = [("base", baseline), ("load", loaded)]
+            if cfg.split_phase:
+                api2, link2 = free_port(), free_port()
+                he2 = _serve(url, api2, link2, logf)
+                if not wait_port(link2, 60):
+                    raise FaultSetupError("second head-end did not start (see its log)")
+                split, sent_split = _loaded_phase(base, link2, cfg, 3)
+                phases.append(("split", split))
         finally:
-            if ingest is not None and ingest.poll() is None:
-                ingest.kill()
-            he.terminate()
-            try:
-                he.wait(20)
-            except subprocess.TimeoutExpired:
-                he.kill()
+            for proc in (he, he2):
+                if proc is None:
+                    continue
+                proc.terminate()
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
             logf.close()
     res: dict[str, Any] = {"db": cfg.db, "clients": cfg.clients}
-    for name, st in (("base", baseline), ("load", loaded)):
+    for name, st in phases:
         res.update(
             {
                 f"{name}_requests": st.requests,
@@ -342,6 +370,15 @@ def run_load(cfg: LoadConfig, log: Path | None = None) -> dict[str, Any]:
     res["p95_ratio"] = loaded.p95_ms / baseline.p95_ms
     res["p99_ratio"] = loaded.p99_ms / baseline.p99_ms
     res["rps_ratio"] = loaded.rps / baseline.rps if baseline.rps else float("nan")
+    if cfg.split_phase:
+        split = phases[2][1]
+        secs2 = max(float(sent_split.get("seconds", 0.0)), 1e-9)
+        res["split_ingest_batches"] = sent_split["batches"]
+        res["split_ingest_reads_s"] = sent_split["reads"] / secs2
+        res["split_ingest_intervals_s"] = sent_split["intervals"] / secs2
+        res["split_p50_ratio"] = split.p50_ms / baseline.p50_ms
+        res["split_p95_ratio"] = split.p95_ms / baseline.p95_ms
+        res["split_rps_ratio"] = split.rps / baseline.rps if baseline.rps else float("nan")
     return res
 
 
@@ -350,7 +387,13 @@ def render(r: dict[str, Any]) -> str:
         f"head-end API, {r['clients']} concurrent clients, database {r['db']}",
         "phase          requests  errors  req/s   p50 ms  p95 ms  p99 ms  max ms",
     ]
-    for name, label in (("base", "baseline"), ("load", "under ingest")):
+    for name, label in (
+        ("base", "baseline"),
+        ("load", "under ingest"),
+        ("split", "ingest in 2nd"),
+    ):
+        if f"{name}_requests" not in r:
+            continue
         lines.append(
             f"{label:<13} {r[f'{name}_requests']:>9} {r[f'{name}_errors']:>7} "
             f"{r[f'{name}_rps']:>6.0f} {r[f'{name}_p50_ms']:>8.1f} {r[f'{name}_p95_ms']:>7.1f} "
@@ -365,6 +408,14 @@ def render(r: dict[str, Any]) -> str:
         f"p99 {r['p99_ratio']:.2f}, throughput {r['rps_ratio']:.2f}; "
         f"error rate {100 * r['base_error_rate']:.2f} % / {100 * r['load_error_rate']:.2f} %"
     )
+    if "split_requests" in r:
+        lines.append(
+            f"ingest in a second head-end process on the same database "
+            f"({r['split_ingest_reads_s']:.0f} reads/s + {r['split_ingest_intervals_s']:.0f} "
+            f"intervals/s): p50 {r['split_p50_ratio']:.2f}, p95 {r['split_p95_ratio']:.2f}, "
+            f"throughput {r['split_rps_ratio']:.2f} of the baseline; error rate "
+            f"{100 * r['split_error_rate']:.2f} %"
+        )
     return "\n".join(lines)
 
 
@@ -378,9 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concentrators", type=int, default=8)
     p.add_argument("--meters", type=int, default=100)
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--split", action="store_true", help="add the ingest-in-a-2nd-process phase")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    cfg = LoadConfig(a.clients, a.seconds, 2000, a.concentrators, a.meters, a.db)
+    cfg = LoadConfig(a.clients, a.seconds, 2000, a.concentrators, a.meters, a.db, a.split)
     r = run_load(cfg)
     print(json.dumps(r, indent=1) if a.json else render(r))
     return 0
