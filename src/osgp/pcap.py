@@ -240,6 +240,8 @@ def parse_udp(frame: bytes) -> UdpDatagram:
     if ip[9] != IPPROTO_UDP:
         raise PcapError(f"IP protocol {ip[9]} is not UDP")
     total = int.from_bytes(ip[2:4], "big")
+    if total < ihl + UDP_HEADER_LENGTH:
+        raise PcapError(f"IPv4 total length {total} leaves no room for a UDP header")
     ip_ok = internet_checksum(ip[:ihl]) == 0
     src = str(ipaddress.IPv4Address(ip[12:16]))
     dst = str(ipaddress.IPv4Address(ip[16:20]))
