@@ -28,6 +28,13 @@ def test_show_json_and_pending(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("BT4150 Pending BT54 Calendar") and "ped.ped_flags" in out
 
 
+def test_negative_limit_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tables", "show", "BT23", "--limit", "-1"])
+    assert exit_info.value.code == 2
+    assert "must be 0 or more, got -1" in capsys.readouterr().err
+
+
 def test_hex_is_read_as_osgp_decode_reads_it(capsys: pytest.CaptureFixture[str]) -> None:
     """Colons, dashes and 0x prefixes, as ``osgp decode`` takes them (was: spaces only)."""
     for spelling in ("02:00:00:3c:c4:ff", "02-00-00-3C-C4-FF", "0x0200003cc4ff"):

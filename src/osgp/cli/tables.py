@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show = what.add_parser("show", help="the default meter's table, decoded")
     show.add_argument("table", metavar="TABLE", help="BT23, ET09, 2051, 4150 (pending BT54)...")
     show.add_argument("--json", action="store_true", help="print JSON")
-    show.add_argument("--limit", type=int, help="stop after this many fields")
+    show.add_argument("--limit", type=_count, help="stop after this many fields")
     dec = what.add_parser("decode", help="decode bytes given in hex")
     dec.add_argument("table", metavar="TABLE")
     dec.add_argument("hex", metavar="HEX", help="the table image in hex (spaces allowed)")
@@ -39,6 +39,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     dec.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
