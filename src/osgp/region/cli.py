@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
             "setup_s": round(report.cluster_s, 3),
             "run_s": round(report.run_s, 3),
             "task_s": round(report.task_s, 3),
+            "task_cpu_s": round(report.task_cpu_s, 3),
+            "cores_used": round(report.cores_used, 3),
+            "load_avg_start_end": [round(x, 2) for x in report.load_avg],
             "store_s": round(report.store_s, 3),
             "stored": {
                 "reads": report.stored.reads,

@@ -12,6 +12,7 @@ segments ran.
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ class RegionReport:
     cluster_s: float = 0.0  # set-up: cluster start, profiles sent, each process warmed up
     run_s: float = 0.0  # first task submitted .. last segment stored
     task_s: float = 0.0  # the segments' own wall times, summed
+    task_cpu_s: float = 0.0  # the segments' CPU times, summed
+    load_avg: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at start and end
     store_s: float = 0.0  # time spent storing, summed
     stored: StoredCounts = field(default_factory=StoredCounts)
     traffic: dict[str, int] = field(default_factory=dict)
@@ -60,9 +63,17 @@ class RegionReport:
             f"intervals, {self.stored.link_quality} link-quality rows, "
             f"{self.stored.events} segment summaries",
             f"wall     {self.run_s:.1f} s run (+{self.cluster_s:.1f} s set-up), "
-            f"tasks {self.task_s:.1f} s, storing {self.store_s:.1f} s, "
+            f"tasks {self.task_s:.1f} s ({self.task_cpu_s:.1f} s CPU), "
+            f"storing {self.store_s:.1f} s, "
             f"{self.simulated_meter_hours_per_s:.0f} simulated meter-hours per wall s",
+            f"machine  load average {self.load_avg[0]:.1f} at start, {self.load_avg[1]:.1f} at end "
+            f"({os.cpu_count()} CPUs); cores the tasks got: {self.cores_used:.2f}",
         ]
+
+    @property
+    def cores_used(self) -> float:
+        """CPU seconds the tasks got per wall second of the run (at most ``workers``)."""
+        return self.task_cpu_s / self.run_s if self.run_s else 0.0
 
 
 def warm_up() -> None:
@@ -106,6 +117,7 @@ def run_region(
             store.store(res)
             report.store_s += time.perf_counter() - t0
             report.task_s += res.wall_s
+            report.task_cpu_s += res.cpu_s
             tr = res.summary["traffic"]
             traffic["polls"] += int(tr["polls"])
             traffic["polls_ok"] += int(tr["polls_ok"])
@@ -119,6 +131,7 @@ def run_region(
                 )
 
         t_start = time.perf_counter()
+        load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         if scheduler is None and workers == 0:
             warm_up()
             report.cluster_s = time.perf_counter() - t_start
@@ -129,6 +142,8 @@ def run_region(
         else:
             _on_dask(region, workers, scheduler, keep, report)
         traffic.pop("segments", None)
+        load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        report.load_avg = (load0, load1)
         report.traffic = traffic
         report.stored = store.counts
     finally:

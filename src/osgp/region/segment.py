@@ -50,6 +50,7 @@ class SegmentResult:
     summary: dict[str, Any]  # osgp.plc's per-segment figures
     end: float  # POSIX time the segment's simulation reached
     wall_s: float
+    cpu_s: float  # CPU time of the task's process (wall_s / cpu_s > 1: it waited for a core)
 
 
 def run_segment(job: SegmentJob, profiles: ProfileLibrary) -> SegmentResult:
@@ -59,6 +60,7 @@ def run_segment(job: SegmentJob, profiles: ProfileLibrary) -> SegmentResult:
     from osgp.plc.stats import BASE_PARTS, summary
 
     t_wall = time.perf_counter()
+    t_cpu = time.process_time()
     scenario = Scenario(
         name=f"region:{job.segment.name}",
         grid=job.segment.source,
@@ -125,4 +127,5 @@ def run_segment(job: SegmentJob, profiles: ProfileLibrary) -> SegmentResult:
         summary=out,
         end=start + t,
         wall_s=time.perf_counter() - t_wall,
+        cpu_s=time.process_time() - t_cpu,
     )
