@@ -5,8 +5,8 @@ A key is counted on every authenticated PLC message; at 80 % of the limit the me
 hands the new key to the device; once installed, the old key and every message captured under
 it are refused and the usage count starts again.
 
-``install_rotated_key`` applies the key EP20 handed to the device hooks ("the framing must apply
-it after the response is sent", osgp.app.hooks). It does nothing when the meter already did it.
+The served meter installs the new key itself once its response to EP20 has gone out under the
+old key (``PlcServerConfig.after_response``).
 """
 
 from __future__ import annotations
@@ -48,15 +48,6 @@ def ep20(new_key: bytes) -> bytes:
     return FullWriteRequest(BT07, proc.to_bytes()).to_bytes()
 
 
-def install_rotated_key(meter: ServedMeter) -> None:
-    new = meter.store.hooks.plc_keys.get(0)
-    if new is None or len(new) != 12 or meter.plc.config.omak == new:
-        return
-    meter.plc.config.omak = new
-    meter.keys.omak = new
-    meter.plc_key_usage.reset()
-
-
 def test_usage_warning_at_80_percent_then_ep20_rotation_restarts_the_count() -> None:
     events: list[str] = []
     meter = meter_with_limit(10, events)
@@ -70,7 +61,6 @@ def test_usage_warning_at_80_percent_then_ep20_rotation_restarts_the_count() -> 
     reply = call(meter, old, ep20(new))  # the head-end rotates the key
     assert isinstance(reply, PlcReply) and reply.response == b"\x00"
     assert meter.store.image(BT07)[3:] == b""  # the new key is not readable back
-    install_rotated_key(meter)
     assert meter.plc_key_usage.count == 0
     assert isinstance(call(meter, new, READ_BT23), PlcReply)
     assert key_usage(meter) == 1
@@ -84,7 +74,6 @@ def test_messages_captured_under_the_old_key_are_refused_after_rotation() -> Non
     client = PlcClient(old, encrypt=True, sequence=meter.plc_sequence.current + 1)
     captured = client.request(READ_BT23)  # recorded, never delivered (seq still valid)
     assert isinstance(call(meter, old, ep20(new)), PlcReply)
-    install_rotated_key(meter)
     before = snapshot(meter)
     reply = meter.plc.handle_apdu(captured, 1.0)
     assert reply[1:] == b"\x0b"

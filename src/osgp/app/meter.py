@@ -114,8 +114,21 @@ class ServedMeter:
                     settings=lambda: self._et55(ET55_PLC_LOCKOUT, DEFAULT_PLC_LOCKOUT),
                 ),
                 on_event=self._plc_event,
+                after_response=self._apply_plc_key_change,
             ),
         )
+
+    def _apply_plc_key_change(self) -> None:
+        """EP20 handed a new unicast OMA key (key id 0) to the device hooks; the response to
+        EP20 went out under the old key, so the new one takes effect now and its usage count
+        starts again (ET54.82)."""
+        new = self.store.hooks.plc_keys.pop(0, None)
+        if new is None or len(new) != len(self.keys.omak) or new == self.keys.omak:
+            return
+        self.keys.omak = new
+        self.plc.config.omak = new
+        self.plc_key_usage.reset()
+        self._mirror(ET54, ET54_UNICAST_KEY_USAGE, self.plc_key_usage.count)
 
     def _mirror(self, table: int, offset: int, value: int) -> None:
         """Show a counter in its table (little-endian UINT32) when the store has room for it."""

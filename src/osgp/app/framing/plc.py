@@ -32,7 +32,7 @@ from enum import IntEnum
 from osgp.app.framing import C12Backend, FrameError, Lockout, SequenceCheck, need
 from osgp.lon.apdu import ExplicitMessage
 from osgp.security.digest import DigestState, digest
-from osgp.security.errors import AuthenticationFailed, KeyUsageExhausted, SecurityError
+from osgp.security.errors import AuthenticationFailed, SecurityError
 from osgp.security.keys import KeyUsageCounter
 from osgp.security.rc4 import plc_open, plc_seal
 
@@ -257,6 +257,8 @@ class PlcServerConfig:
     max_apdu_data: int | None = 228
     lockout: Lockout = field(default_factory=lambda: Lockout(threshold=30, duration=60.0 * 60))
     on_event: Callable[[str, dict[str, object]], None] | None = None
+    #: Called after each response is sealed: the moment a key change (EP20) may take effect.
+    after_response: Callable[[], None] | None = None
 
 
 class PlcServer:
@@ -330,20 +332,22 @@ class PlcServer:
             return self._refuse(req.code, str(exc), now)
         lock.record_success(now)
         usage = self.config.key_usage
-        if usage is not None:
-            try:
-                if usage.use():
-                    self._emit("key_usage_warning", count=usage.count, limit=usage.limit)
-            except KeyUsageExhausted as exc:
-                return self._refuse(req.code, str(exc), now, count=False)
-            self._emit("key_used", count=usage.count)
+        if usage is not None and usage.count >= usage.limit:
+            # Exhausted: refused before the sequence check, so the refusal changes nothing.
+            msg = f"key used {usage.count} times, limit {usage.limit}: rotate it (EP20)"
+            return self._refuse(req.code, msg, now, count=False)
         check = self.config.sequence_check
         expected = check(opened.sequence) if check is not None else None
         if expected is not None:
+            # A replay verifies (it is an old, genuine message) but is not a use of the key.
             self.stats["sequence_errors"] += 1
             self._emit("sequence_error", received=opened.sequence, expected=expected)
             response = bytes([SEQUENCE_ERROR]) + (expected & 0xFFFFFFFF).to_bytes(4, "big")
         else:
+            if usage is not None:
+                if usage.use():
+                    self._emit("key_usage_warning", count=usage.count, limit=usage.limit)
+                self._emit("key_used", count=usage.count)
             response = self.backend.handle_c12(opened.c12, ACCESS_LEVEL, now)
             overhead = (4 if aes_mode else 0) + DIGEST_SIZE
             limit = self.config.max_apdu_data
@@ -356,6 +360,8 @@ class PlcServer:
             sealed = self._aes_ctx().seal_response(self._aes_counter, request_frame, response)
         else:
             sealed = _rc4_seal_response(opened.span, response, self.config.omak, opened.encrypted)
+        if self.config.after_response is not None:
+            self.config.after_response()  # e.g. install an EP20 key, now that the old one sealed
         return bytes([req.code]) + sealed
 
 
