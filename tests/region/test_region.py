@@ -92,3 +92,29 @@ def test_segment_selection() -> None:
 def test_only_simbench_regions() -> None:
     with pytest.raises(ValueError, match="simbench:<code>"):
         prepare_region("pandapower:lv_schutterwald")
+
+
+def test_cli_region_stores_and_reports(
+    region: Region, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from osgp.cli import main
+
+    db = tmp_path / "cli.db"
+    argv = ["simulate", "--region", region.grid, "--segments", "0", "--hours", "0.5"]
+    code = main([*argv, "--workers", "0", "--db", f"sqlite:///{db}", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["segments"] == 1 and out["meters"] == 13 and out["workers"] == 0
+    assert out["stored"]["reads"] > 0 and out["stored"]["events"] == 1
+    assert db.exists()
+
+
+def test_cli_region_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from osgp.cli import main
+
+    assert main(["simulate", "--region", "simbench:x", "--workers", "-1"]) == 2
+    assert "--workers must be >= 0" in capsys.readouterr().err
+    assert main(["simulate", "--region", "pandapower:lv_schutterwald", "--workers", "0"]) == 2
+    assert "simbench:<code>" in capsys.readouterr().err
