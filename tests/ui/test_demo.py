@@ -10,7 +10,44 @@ import pytest
 from osgp.cli import main
 
 
-def test_demo_no_serve_prints_a_summary_and_stores_everything(
+def test_demo_stand_in_collection_prints_a_summary_and_stores_everything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(
+        [
+            "demo",
+            "--hours",
+            "2",
+            "--no-serve",
+            "--transformers",
+            "T_idx_ZUSATZ",
+            "--dir",
+            str(tmp_path),
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+            "--quiet",
+            "--fast-collection",
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out[out.index("{") :])
+    assert summary["collection_path"] == "stand-in"
+    assert summary["concentrators"] == 1
+    assert summary["simulated_hours"] == 2
+    meters, reachable = summary["meters"], summary["reachable"]
+    assert meters >= 10 and 0 < reachable <= meters
+    # every interval and read the concentrator sent is stored once: nothing lost, nothing doubled
+    assert summary["stored"]["intervals"] == summary["records"]["intervals"]
+    assert summary["stored"]["reads"] == summary["records"]["reads"] == reachable * 4 * 2
+    assert summary["records"]["intervals"] >= reachable * 8
+    assert summary["stored"]["devices"] == meters
+    assert (tmp_path / "headend.db").exists()
+    assert any("stand-in" in s for s in summary["skipped"]), "the fallback must be said"
+
+
+def test_demo_collects_through_the_real_concentrator_by_default(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc = main(
@@ -32,17 +69,29 @@ def test_demo_no_serve_prints_a_summary_and_stores_everything(
     assert rc == 0
     out = capsys.readouterr().out
     summary = json.loads(out[out.index("{") :])
-    assert summary["concentrators"] == 1
-    assert summary["simulated_hours"] == 2
-    meters, reachable = summary["meters"], summary["reachable"]
-    assert meters >= 10 and 0 < reachable <= meters
-    # every interval and read the concentrator sent is stored once: nothing lost, nothing doubled
+    assert summary["collection_path"] == "osgp.dc"
+    assert not any("stand-in" in s for s in summary["skipped"])
+    dc = summary["dc_collection"]
+    read = dc["reads_succeeded"]
+    assert 0 < read <= dc["reads_attempted"] <= summary["meters"]
+    # the concentrator stored one BT23 read per meter it read and the load profile blocks
+    assert dc["dc_store"]["BT23"] == read
+    assert dc["dc_store"]["LP1"] >= dc["load_profiles"] > 0
+    # 2 hours = 8 intervals per meter whose load profile was read, each stored exactly once
+    assert summary["records"]["intervals"] == dc["records"]["intervals"], "all from its store"
+    assert summary["records"]["intervals"] >= dc["load_profiles"] * 8
     assert summary["stored"]["intervals"] == summary["records"]["intervals"]
-    assert summary["stored"]["reads"] == summary["records"]["reads"] == reachable * 4 * 2
-    assert summary["records"]["intervals"] >= reachable * 8
-    assert summary["stored"]["devices"] == meters
-    assert (tmp_path / "headend.db").exists()
-    assert any("stand-in" in s for s in summary["skipped"]), "the fallback must be said"
+    # every hour 4 registers (BT23) per meter read; the daily BT23 read at the end repeats the
+    # last hour's values at the same time and is not sent twice
+    hourly = dc["hourly_reads"]
+    assert hourly >= read, "each meter read at least once an hour"
+    assert summary["stored"]["reads"] == summary["records"]["reads"] == hourly * 4
+    assert summary["records"]["power_quality"] >= hourly, "a voltage sample per phase and read"
+
+
+def test_demo_fast_discovery_needs_fast_collection(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--hours", "1", "--no-serve", "--fast-discovery"]) == 2
+    assert "--fast-collection" in capsys.readouterr().err
 
 
 def test_demo_refuses_nonsense_hours(capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,6 +52,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="elect repeaters from the channel model instead of running the concentrator's "
         "discovery over the simulated power line",
     )
+    p.add_argument(
+        "--fast-collection",
+        action="store_true",
+        help="collect with the stand-in that reads the meter models directly instead of the "
+        "concentrator's daily cycle (osgp.dc) over the simulated power line",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
@@ -74,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
     if args.hours <= 0 or args.hours > 24 * 14:
         print("osgp demo: --hours must be within 0..336", file=sys.stderr)
         return 2
+    if args.fast_discovery and not args.fast_collection:
+        print(
+            "osgp demo: --fast-discovery needs --fast-collection (osgp.dc collects only what its "
+            "own discovery found)",
+            file=sys.stderr,
+        )
+        return 2
     host, port = parse_listen(args.listen, 8080)
     names: tuple[str, ...] = ()
     limit = 0
@@ -94,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         campaign=not args.no_campaign,
         real_discovery=not args.fast_discovery,
+        real_collection=not args.fast_collection,
         workers=args.workers or min(8, os.cpu_count() or 1),
         quiet=args.quiet,
     )

@@ -16,10 +16,15 @@ What runs today, per transformer of the chosen grid:
   ``osgp.dc`` core runs its discovery and proxy election over the simulated power line of the
   segment), or, faster, by a stand-in that elects repeaters level by level from the channel
   model's frame error rates (:meth:`StandInConcentrator.discover`);
-* a STAND-IN for the concentrator's collection (:class:`StandInConcentrator`): it reads the
-  meter models directly instead of polling them with OSGP requests over the simulated medium
-  (which the concentrator can do, but a day of 1,500 meters would take hours). The demo prints
-  that it does so.
+* collection by the real data concentrator (:meth:`StandInConcentrator.run_dc`, the default):
+  the meters are living :class:`osgp.devices.meter.SimulatedMeter` s served through the OSGP PLC
+  framing, the concentrator discovers them and, after the simulated period, runs
+  :class:`osgp.dc.scheduler.Collector`'s daily cycle (BT23, load profile BT61-BT64 + BP05, BT03,
+  unread BT74 events + BP05) over the segment's simulated power line into its
+  :class:`osgp.dc.store.DcStore`; :func:`dc_records` turns what it stored into head-end records;
+* or, with ``--fast-collection``, a STAND-IN for the concentrator's collection
+  (:meth:`StandInConcentrator.collect`): it reads the meter models directly at every quarter
+  hour (hourly registers and power-quality samples too). The demo prints which path collected.
 
 Everything a concentrator reports goes to the head-end through the real, authenticated link
 (:class:`osgp.headend.link.client.HeadendLink`), as batches of :mod:`osgp.headend.records`.
@@ -35,10 +40,12 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "DC_COLLECTION_NOTE",
     "EVENT_NAMES",
     "STANDIN_DISCOVERY_NOTE",
     "STANDIN_NOTE",
     "AreaSpec",
+    "DcCollection",
     "SegmentModel",
     "StandInConcentrator",
     "build_segment",
@@ -50,8 +57,7 @@ FloatArray = npt.NDArray[np.float64]
 #: Said once by the demo so that nobody mistakes the stand-in for the real concentrator.
 STANDIN_NOTE = (
     "collection: the demo's stand-in concentrator reads the meter models directly and reports "
-    "through the real head-end link (osgp.dc polling a day of 1,500 meters over the simulated "
-    "power line would take hours)"
+    "through the real head-end link (--fast-collection; osgp.dc's own collection not used)"
 )
 STANDIN_DISCOVERY_NOTE = (
     "discovery: the demo's stand-in elects repeaters from the channel model's frame error rates "
@@ -399,6 +405,33 @@ class StandInConcentrator:
             channel=self.m.channel,
             phases=[nd.phase for nd in seg.nodes[1:]],
         )
+        return self._discover_on(net, t)
+
+    def run_dc(self, t: float, hours: float, seed: int = 1) -> tuple[dict[str, Any], DcCollection]:
+        """Discovery AND collection by the real concentrator: the segment's meters are living
+        :class:`osgp.devices.meter.SimulatedMeter` s served through the PLC framing
+        (:func:`osgp.devices.binding.serve_meter`); after discovery the power line idles to the
+        end of the simulated period and :class:`osgp.dc.scheduler.Collector` runs its daily cycle
+        (BT23 read, load profile BT63/BT61/BT64 then BP05, BT03 and unread BT74 events then
+        BP05) into a :class:`osgp.dc.store.DcStore`; :func:`dc_records` turns the stored
+        readings into head-end records. Returns the discovery batch and the collection."""
+        from osgp.dc.runner import build_network
+
+        seg = self.m.segment
+        end_bus = hours * 3600.0
+        net = build_network(
+            None,
+            seg.n - 1,
+            seed=seed,
+            channel=self.m.channel,
+            phases=[nd.phase for nd in seg.nodes[1:]],
+            plc_factory=_living_meters(self.m, t, end_bus),
+        )
+        batch = self._discover_on(net, t)
+        return batch, _dc_collect(self, net, t, end_bus)
+
+    def _discover_on(self, net: Any, t: float) -> dict[str, Any]:
+        seg = self.m.segment
         finished = net.run_job("discovery", net.discovery.run(), limit=6 * 3600)
         topo = net.dc.topology
         rec = topo.records(net.now)
@@ -722,6 +755,329 @@ class StandInConcentrator:
         return out
 
 
+DC_COLLECTION_NOTE = (
+    "collection: the real concentrator (osgp.dc) over the simulated power line against living "
+    "simulated meters: every hour BT23 registers and BT28 present values, after the period the "
+    "daily cycle (BT23 read, load profile BT61-BT64 then BP05, BT03 and unread BT74 events then "
+    "BP05; the meters' clocks held at the period's end)"
+)
+#: The OMA key list of the demo's concentrators (a demo, not production).
+DC_MASTER_KEY = b"osgp-sim-master"
+#: The collection window of the daily cycle (as in ``osgp dc simulate``).
+DC_WINDOW = 4 * 3600.0
+
+
+@dataclass
+class DcCollection:
+    """What the real concentrator collected for one segment, and its figures."""
+
+    batch: dict[str, Any]
+    wall_s: float = 0.0
+    simulated_s: float = 0.0
+    reads_attempted: int = 0
+    reads_succeeded: int = 0
+    hourly_reads: int = 0
+    load_profiles: int = 0
+    event_logs: int = 0
+    exchanges: int = 0
+    stored: dict[str, int] = field(default_factory=dict)
+
+
+def _living_meters(model: SegmentModel, start: float, end_bus: float) -> Any:
+    """``plc_factory`` for :func:`osgp.dc.runner.build_network`: a served living meter for each
+    fleet meter (keyed like the concentrator's key list), a default table image for the
+    segment's other nodes. The meters' simulated time is ``start`` + bus time, held at
+    ``end_bus`` so that nothing after the simulated period is measured."""
+    from osgp.app.meter import MeterKeys, ServedMeter
+    from osgp.dc.runner import device_omak
+    from osgp.devices.binding import serve_meter
+
+    fleet_index = {node: k for k, node in enumerate(model.meter_nodes)}
+
+    def time_map(now: float) -> float:
+        return start + min(now, end_bus)
+
+    def factory(k: int, nid: bytes) -> Any:
+        keys = MeterKeys(omak=device_omak(DC_MASTER_KEY, nid))
+        fi = fleet_index.get(k + 1)  # device k is segment node k + 1
+        if fi is None:
+            return ServedMeter(keys=keys, device_id=nid)
+        served, sim = serve_meter(model.fleet, fi, keys=keys, time_map=time_map)
+        served.device_id = nid
+        _cache_load_profile(sim)
+        return served
+
+    return factory
+
+
+def _cache_load_profile(sim: Any) -> None:
+    """Render the meter's BT64 (18 kB) once per closed interval instead of once per partial
+    read: the concentrator reads a day's block in about 13 parts, and rendering the whole table
+    for each was a third of the collection's wall time. The image depends only on the closed
+    intervals and on the meter's clock and load-profile start, which are the key."""
+    from osgp.devices.profiles import interval_index
+
+    original = sim.on_read
+    fleet, i = sim.fleet, sim.i
+    cache: dict[str, Any] = {}
+
+    def on_read(table_id: int, now: float) -> bytes | None:
+        image: bytes | None
+        if table_id != 64:
+            image = original(table_id, now)
+            return image
+        with fleet.lock:
+            sim.sim(now)
+            key = (interval_index(fleet.t), int(fleet.lp_from[i]), float(fleet.clock_offset[i]))
+            if cache.get("key") != key:
+                cache["key"], cache["image"] = key, original(table_id, now)
+            image = cache["image"]
+            return image
+
+    sim.on_read = on_read
+
+
+def _dc_collect(stand: StandInConcentrator, net: Any, start: float, end_bus: float) -> DcCollection:
+    import time
+    from collections.abc import Generator
+
+    from osgp.dc.repeating import Sleep
+    from osgp.dc.runner import device_omak
+    from osgp.dc.scheduler import Collector
+    from osgp.dc.store import DcStore
+
+    w0 = time.perf_counter()
+    store = DcStore(":memory:")
+    col = Collector(net.dc, lambda nid: device_omak(DC_MASTER_KEY, nid), store)
+    res: dict[str, Any] = {"lp": 0, "ev": 0, "hourly": 0, "t_cycle": 0.0}
+    quality: list[dict[str, Any]] = []
+
+    def job() -> Generator[Any, Any, None]:
+        topo = net.dc.topology
+        # Every hour of the period: registers (BT23, first part) and present values (BT28) of
+        # every commissioned meter, and the link quality the concentrator measures.
+        first = max(1, math.ceil(net.now / 3600.0))
+        for h in range(first, int(end_bus // 3600) + 1):
+            yield Sleep(h * 3600.0)
+            for nid in sorted(n for n, d in topo.devices.items() if d.commissioned):
+                if (yield from _hourly_read(col, nid, h)):
+                    res["hourly"] += 1
+            quality.extend(topo.records(net.now).get("link_quality", []))
+        if net.now < end_bus:
+            yield Sleep(end_bus)
+        res["t_cycle"] = net.now
+        period = f"day-{int((start + end_bus) // 86400)}"
+        res["cycle"] = yield from col.daily_cycle(period, DC_WINDOW)
+        topo = net.dc.topology
+        for nid in sorted(n for n, d in topo.devices.items() if d.commissioned):
+            if (yield from col.load_profile(nid)) is not None:
+                res["lp"] += 1
+            if (yield from col.alarms_and_events(nid)):
+                res["ev"] += 1
+
+    net.run_job("collection", job(), limit=end_bus + 3 * DC_WINDOW)
+    cycle = res.get("cycle", {})
+    out = DcCollection(
+        batch=dc_records(stand, net, store, start, end_bus, quality),
+        simulated_s=net.now - res["t_cycle"],
+        hourly_reads=int(res["hourly"]),
+        reads_attempted=int(cycle.get("reads_attempted", 0)),
+        reads_succeeded=int(cycle.get("reads_succeeded", 0)),
+        load_profiles=int(res["lp"]),
+        event_logs=int(res["ev"]),
+        exchanges=int(col.stats["exchanges"]),
+        stored={k: store.count(k) for k in ("HOURLY", "BT23", "LP1", "BT03", "BT74")},
+    )
+    store.close()
+    out.wall_s = time.perf_counter() - w0
+    return out
+
+
+#: Bytes of BT23 read every hour: demand resets and the first summations (HOURLY_REGISTERS).
+HOURLY_BT23_BYTES = 150
+#: Bytes of BT28 read every hour: present values 0..11 (powers, currents, voltages, frequency).
+HOURLY_BT28_BYTES = 48
+
+
+def _hourly_read(col: Any, nid: bytes, hour: int) -> Any:
+    """One meter's hourly read (BT23's first part and BT28's first values), stored under an
+    idempotent key with the decoded values; True once stored."""
+    from osgp.app import tables
+    from osgp.dc.scheduler import DEFAULT_TABLE_SIZES
+    from osgp.lon.errors import DecodeError
+
+    if col.store.has(nid, "HOURLY", str(hour)):
+        return True
+    bt23 = yield from col.read(nid, 23, 0, HOURLY_BT23_BYTES)
+    if bt23 is None:
+        return False
+    bt28 = yield from col.read(nid, 28, 0, HOURLY_BT28_BYTES)
+    if bt28 is None:
+        return False
+    ctx = tables.default_context()
+    try:
+        img23 = bt23 + bytes(DEFAULT_TABLE_SIZES[23] - len(bt23))
+        summ = tables.get_table(23).decode(img23, ctx)["tot_data_block"]["summations"]
+        img28 = bt28 + bytes(288 - len(bt28))
+        pv = tables.get_table(28).decode(img28, ctx)["present_values"]
+    except (DecodeError, KeyError, IndexError, TypeError, ValueError):
+        return False
+    info = {
+        "values": {name: float(summ[idx]) for name, idx, _u in HOURLY_REGISTERS},
+        "currents_ma": [int(x) for x in pv[4:7]],
+        "volts_mv": [int(x) for x in pv[7:10]],
+        "frequency_mhz": int(pv[11]),
+    }
+    col.store.put(nid, "HOURLY", str(hour), bt23 + bt28, col.dc.now, info)
+    return True
+
+
+def _utc(value: Any) -> float | None:
+    import datetime as dt
+
+    try:
+        return float(value.to_datetime().replace(tzinfo=dt.UTC).timestamp())
+    except (ValueError, AttributeError):
+        return None  # an empty (all-zero) time
+
+
+def dc_records(
+    stand: StandInConcentrator,
+    net: Any,
+    store: Any,
+    start: float,
+    end_bus: float,
+    quality: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The concentrator's stored readings (:class:`osgp.dc.store.DcStore`) as head-end records:
+    BT23 values as register reads, LP1 blocks (BT64) as 15-minute intervals, BT74 entries as
+    events, and the topology's link quality. Bus time is mapped to simulated time."""
+    from osgp.app import tables
+    from osgp.dc.scheduler import DEFAULT_TABLE_SIZES
+    from osgp.devices.profiles import INTERVAL, PROFILE_EPOCH
+
+    seg, fl = stand.m.segment, stand.m.fleet
+    name: dict[str, str] = {}
+    for k, dev in enumerate(net.devices):
+        nd = str(seg.nodes[k + 1].name)
+        if nd in fl.index:
+            name[dev.neuron_id.hex()] = nd
+    end = start + end_bus
+
+    def sim(bus_t: float) -> float:
+        return start + min(bus_t, end_bus)
+
+    ctx = tables.default_context()
+    reads: list[dict[str, Any]] = []
+    intervals: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    pq: list[dict[str, Any]] = []
+    seen_iv: set[tuple[str, float]] = set()
+    seen_read: set[tuple[str, str, float]] = set()
+    units = {name: unit for name, _i, unit in HOURLY_REGISTERS}
+    # Hourly reads first: the daily BT23 read at the period's end repeats the last hour's
+    # values at the same time (the meters' clocks are held there) and is then not sent again.
+    order = {"HOURLY": 0}
+    for r in sorted(store.readings(), key=lambda r: (order.get(r.kind, 1), r.key)):
+        who = name.get(r.device)
+        if who is None:
+            continue
+        if r.kind in ("HOURLY", "BT23", "BT26"):
+            ts = sim(r.collected)
+            for reg, val in sorted(r.info.get("values", {}).items()):
+                if (who, reg, ts) in seen_read:
+                    continue
+                seen_read.add((who, reg, ts))
+                unit = r.info.get("units", {}).get(reg, units.get(reg, ""))
+                reads.append({"device": who, "register": reg, "ts": ts, "value": val, "unit": unit})
+            if r.kind == "HOURLY":
+                d = fl.definitions[fl.index[who]]
+                for ph in range(3):
+                    if not d.phase_mask[ph]:
+                        continue
+                    pq.append(
+                        {
+                            "device": who,
+                            "ts": ts,
+                            "kind": "sample",
+                            "phase": ph + 1,
+                            "voltage": round(r.info["volts_mv"][ph] / 1000.0, 2),
+                            "current": round(r.info["currents_ma"][ph] / 1000.0, 2),
+                            "frequency": round(r.info["frequency_mhz"] / 1000.0, 3),
+                        }
+                    )
+        elif r.kind == "LP1":
+            idx = int(r.period.rpartition("-")[2])
+            size = len(r.payload)
+            image = bytearray(DEFAULT_TABLE_SIZES[64])
+            image[idx * size : (idx + 1) * size] = r.payload
+            block = tables.get_table(64).decode(bytes(image), ctx)["blocks"][idx]
+            blk_end = _utc(block["blk_end_time"])
+            if blk_end is None:
+                continue
+            # The block's day from its end time (the meter's clock, minutes off at most).
+            n_end = round((blk_end - PROFILE_EPOCH) / INTERVAL)
+            day = (n_end - 1) // 96
+            pv = fl.definitions[fl.index[who]].pv_kwp > 0
+            for q, iv in enumerate(block["intervals"]):
+                t_end = PROFILE_EPOCH + (day * 96 + q + 1) * INTERVAL
+                if not start < t_end <= end or (who, t_end) in seen_iv:
+                    continue
+                seen_iv.add((who, t_end))
+                common = int(iv["extended_status"][0])
+                st = (1 if common & 2 else 0) | (2 if common & 4 else 0) | (4 if common & 8 else 0)
+                vals = iv["values"]
+                intervals.append(
+                    {"device": who, "end": t_end, "value": float(vals[0]), "status": st}
+                )
+                if pv and len(vals) > 1:
+                    intervals.append(
+                        {
+                            "device": who,
+                            "channel": "export_wh",
+                            "end": t_end,
+                            "value": float(vals[1]),
+                            "status": st,
+                        }
+                    )
+        elif r.kind == "BT74":
+            log = tables.get_table(74).decode(r.payload, ctx)
+            unread = int(r.info.get("unread", 0))
+            last = int(log["last_entry_seq_nbr"])
+            for e in sorted(log["entries"], key=lambda e: int(e["event_seq_nbr"])):
+                if int(e["event_seq_nbr"]) <= last - unread:
+                    continue
+                code = int(e["event"]["event_code"])
+                ets = _utc(e["event_time"])
+                label, sev = EVENT_NAMES.get(code, (f"event_{code}", "info"))
+                events.append(
+                    {
+                        "device": who,
+                        "code": code,
+                        "name": label,
+                        "severity": sev,
+                        "ts": ets if ets is not None else sim(r.collected),
+                        "details": {
+                            "argument": int.from_bytes(bytes(e["argument"]), "little"),
+                            "by": "osgp.dc BT74",
+                        },
+                    }
+                )
+    pq.extend(StandInConcentrator._pq_from_events(events))  # sags and swells from BT74
+    lq = []
+    for rec in quality if quality is not None else []:
+        who = name.get(rec["device"])
+        if who is not None:
+            lq.append({**rec, "device": who, "ts": sim(rec["ts"])})
+    return {
+        "reads": reads,
+        "intervals": intervals,
+        "events": events,
+        "power_quality": pq,
+        "link_quality": lq,
+    }
+
+
 @dataclass
 class Prepared:
     """A segment built and discovered (possibly in a worker process)."""
@@ -731,6 +1087,8 @@ class Prepared:
     build_s: float
     discovery_s: float
     note: str | None = None
+    #: The real concentrator's collection (``real_collection``), else None.
+    collection: DcCollection | None = None
 
 
 def prepare(
@@ -740,8 +1098,10 @@ def prepare(
     index: int,
     hours: float,
     real_discovery: bool,
+    real_collection: bool = False,
 ) -> Prepared:
-    """Build one transformer's segment and run its discovery: independent of every other
+    """Build one transformer's segment and run its discovery (and, with ``real_collection``,
+    the real concentrator's collection of the whole period): independent of every other
     segment, so the demo runs these in parallel processes."""
     import logging
     import time
@@ -752,6 +1112,11 @@ def prepare(
     t1 = time.perf_counter()
     note = None
     batch = None
+    if real_collection:
+        # No fallback: a failure here must show, not be papered over by the stand-in.
+        batch, coll = dc.run_dc(start, hours, spec.seed)
+        disc_s = time.perf_counter() - t1 - coll.wall_s
+        return Prepared(dc, batch, t1 - t0, disc_s, None, coll)
     if real_discovery:
         try:
             batch = dc.discover_with_dc(start, spec.seed)
