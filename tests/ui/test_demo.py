@@ -47,12 +47,13 @@ def test_demo_stand_in_collection_prints_a_summary_and_stores_everything(
     assert any("stand-in" in s for s in summary["skipped"]), "the fallback must be said"
 
 
-def test_demo_collects_through_the_real_concentrator_by_default(
+def test_demo_collects_through_the_real_concentrator(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc = main(
         [
             "demo",
+            "--dc-collection",
             "--hours",
             "2",
             "--no-serve",
@@ -90,7 +91,7 @@ def test_demo_collects_through_the_real_concentrator_by_default(
 
 
 def test_demo_fast_discovery_needs_fast_collection(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--hours", "1", "--no-serve", "--fast-discovery"]) == 2
+    assert main(["demo", "--hours", "1", "--no-serve", "--fast-discovery", "--dc-collection"]) == 2
     assert "--fast-collection" in capsys.readouterr().err
 
 
