@@ -102,6 +102,15 @@ def _range(since: dt.datetime | None, until: dt.datetime | None) -> tuple[Any, A
     return f, u
 
 
+def _between(q: Any, column: Any, f: Any, u: Any) -> Any:
+    """``q`` limited to rows whose ``column`` lies in [f, u] (either bound may be None)."""
+    if f is not None:
+        q = q.where(column >= f)
+    if u is not None:
+        q = q.where(column <= u)
+    return q
+
+
 def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> FastAPI:
     """The FastAPI application over ``ctx`` (or just an engine, with no keys but the DB's)."""
     if isinstance(ctx, Engine):
@@ -405,10 +414,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
         return _lq(session, q, f, u, limit)
 
     def _lq(session: Session, q: Any, f: Any, u: Any, limit: int) -> list[s.LinkQualityOut]:
-        if f is not None:
-            q = q.where(m.LinkQualitySample.sampled_at >= f)
-        if u is not None:
-            q = q.where(m.LinkQualitySample.sampled_at <= u)
+        q = _between(q, m.LinkQualitySample.sampled_at, f, u)
         rows = session.scalars(q.order_by(m.LinkQualitySample.sampled_at).limit(limit))
         return [
             s.LinkQualityOut(
@@ -549,10 +555,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
         q = select(m.RegisterRead).where(m.RegisterRead.device_id == did)
         if register is not None:
             q = q.where(m.RegisterRead.register == register)
-        if f is not None:
-            q = q.where(m.RegisterRead.read_at >= f)
-        if u is not None:
-            q = q.where(m.RegisterRead.read_at <= u)
+        q = _between(q, m.RegisterRead.read_at, f, u)
         rows = session.scalars(
             q.order_by(m.RegisterRead.read_at, m.RegisterRead.register).limit(limit)
         )
@@ -591,10 +594,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
         q = select(m.LoadProfileInterval).where(
             m.LoadProfileInterval.device_id == did, m.LoadProfileInterval.channel == channel
         )
-        if f is not None:
-            q = q.where(m.LoadProfileInterval.interval_end >= f)
-        if u is not None:
-            q = q.where(m.LoadProfileInterval.interval_end <= u)
+        q = _between(q, m.LoadProfileInterval.interval_end, f, u)
         rows = session.scalars(q.order_by(m.LoadProfileInterval.interval_end).limit(limit))
         return s.LoadProfile(
             device=did,
@@ -645,10 +645,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
         q = select(m.PowerQuality).where(m.PowerQuality.device_id == did)
         if kind is not None:
             q = q.where(m.PowerQuality.kind == kind)
-        if f is not None:
-            q = q.where(m.PowerQuality.recorded_at >= f)
-        if u is not None:
-            q = q.where(m.PowerQuality.recorded_at <= u)
+        q = _between(q, m.PowerQuality.recorded_at, f, u)
         rows = session.scalars(
             q.order_by(m.PowerQuality.recorded_at, m.PowerQuality.phase).limit(limit)
         )
@@ -745,10 +742,7 @@ def create_app(ctx: ApiContext | Engine, *, title: str = "osgp head-end") -> Fas
             q = q.where(m.Event.source == source)
         if severity is not None:
             q = q.where(m.Event.severity == severity)
-        if f is not None:
-            q = q.where(m.Event.occurred_at >= f)
-        if u is not None:
-            q = q.where(m.Event.occurred_at <= u)
+        q = _between(q, m.Event.occurred_at, f, u)
         rows = session.scalars(
             q.order_by(m.Event.occurred_at.desc(), m.Event.id.desc()).limit(limit)
         )
