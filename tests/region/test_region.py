@@ -8,32 +8,16 @@ from pathlib import Path
 import pytest
 
 from osgp.region import Region, prepare_region, run_region
+from osgp.region.compare import TABLES, compare, dump
 from osgp.region.prepare import parse_selection
 from osgp.region.store import RegionStore
 
 pytestmark = pytest.mark.timeout(240)
 
-TABLES: dict[str, tuple[str, ...]] = {
-    "register_reads": ("device_id", "register", "read_at", "value", "unit"),
-    "load_profile_intervals": ("device_id", "channel", "interval_end", "value", "status"),
-    "link_quality": ("concentrator_id", "device_id", "sampled_at", "success_rate"),
-    "events": ("concentrator_id", "source", "code", "name", "occurred_at", "details"),
-    "devices": ("id", "concentrator_id", "serial", "bus", "phase", "phases", "feeder"),
-    "concentrators": ("id", "transformer"),
-}
-
 
 @pytest.fixture(scope="module")
 def region() -> Region:
     return prepare_region(segments="0-3", hours=1.0, seed=3)
-
-
-def _dump(url: str) -> dict[str, list[tuple[object, ...]]]:
-    store = RegionStore(url)
-    try:
-        return {t: store.rows(t, cols) for t, cols in TABLES.items()}
-    finally:
-        store.close()
 
 
 def test_dask_run_stores_the_same_rows_as_the_serial_run(region: Region, tmp_path: Path) -> None:
@@ -42,7 +26,7 @@ def test_dask_run_stores_the_same_rows_as_the_serial_run(region: Region, tmp_pat
     serial = run_region(region, serial_url, workers=0)
     on_dask = run_region(region, dask_url, workers=2)
     assert on_dask.workers == 2 and on_dask.scheduler == "local"
-    a, b = _dump(serial_url), _dump(dask_url)
+    a, b = dump(serial_url), dump(dask_url)
     # Every meter of the 4 segments, each read at least once in the hour (a 13-meter segment
     # is small enough that the concentrator hears everyone).
     assert len(a["devices"]) == region.meters == 52
@@ -52,6 +36,32 @@ def test_dask_run_stores_the_same_rows_as_the_serial_run(region: Region, tmp_pat
     for table in TABLES:
         assert a[table] == b[table], f"{table}: the Dask run stored different rows"
     assert serial.stored.rows == on_dask.stored.rows > 0
+    assert compare(serial_url, dask_url).identical
+
+
+def test_compare_names_the_rows_that_differ(region: Region, tmp_path: Path) -> None:
+    import sqlite3
+
+    a_url = f"sqlite:///{tmp_path / 'a.db'}"
+    b_path = tmp_path / "b.db"
+    run_region(region, a_url, workers=0)
+    run_region(region, f"sqlite:///{b_path}", workers=0)
+    assert compare(a_url, f"sqlite:///{b_path}").identical
+    con = sqlite3.connect(b_path)
+    with con:
+        (rowid,) = con.execute("SELECT min(rowid) FROM register_reads").fetchone()
+        con.execute("UPDATE register_reads SET value = value + 1 WHERE rowid = ?", (rowid,))
+        con.execute(
+            "DELETE FROM load_profile_intervals"
+            " WHERE rowid = (SELECT min(rowid) FROM load_profile_intervals)"
+        )
+    con.close()
+    got = compare(a_url, f"sqlite:///{b_path}")
+    assert not got.identical
+    assert got.only_reference["register_reads"] == got.only_other["register_reads"] == 1
+    assert got.only_reference["load_profile_intervals"] == 1
+    assert got.only_other["load_profile_intervals"] == 0
+    assert "register_reads: 1 only in the reference, 1 only here" in got.describe()
 
 
 def test_storing_a_segment_again_adds_nothing(region: Region, tmp_path: Path) -> None:
@@ -109,6 +119,47 @@ def test_cli_region_stores_and_reports(
     assert out["segments"] == 1 and out["meters"] == 13 and out["workers"] == 0
     assert out["stored"]["reads"] > 0 and out["stored"]["events"] == 1
     assert db.exists()
+
+
+def test_cli_compare_workers_prints_speedup_and_checks_rows(
+    region: Region, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from osgp.cli import main
+
+    argv = ["simulate", "--region", region.grid, "--segments", "0-1", "--hours", "0.5"]
+    db = tmp_path / "day.db"
+    code = main([*argv, "--compare-workers", "0,1,2", "--db", f"sqlite:///{db}"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for n in (0, 1, 2):
+        assert (tmp_path / f"day-w{n}.db").exists()
+    assert not db.exists()
+    assert "0 (no Dask)" in out
+    assert "speed-up 2 workers vs 1: " in out
+    assert "rows     workers=1: identical to workers=0" in out
+    assert "rows     workers=2: identical to workers=0" in out
+    # A second run into the same files is refused: a run must start from an empty database.
+    assert main([*argv, "--compare-workers", "0,1", "--db", f"sqlite:///{db}"]) == 2
+    assert "day-w0.db exists" in capsys.readouterr().err
+
+
+def test_cli_compare_workers_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from osgp.cli import main
+
+    base = ["simulate", "--region", "simbench:x", "--compare-workers"]
+    cases = {
+        ("0,1", "--db", "postgresql+psycopg://postgres@127.0.0.1/test"): "SQLite file database",
+        ("1",): "at least two different counts",
+        ("1,1",): "at least two different counts",
+        ("0,x",): "not a comma-separated list",
+        ("0,-1",): "must be >= 0",
+        ("0,1", "--workers", "2"): "leave out --workers and --scheduler",
+    }
+    for extra, message in cases.items():
+        assert main([*base, *extra]) == 2, extra
+        assert message in capsys.readouterr().err, extra
+    assert main(["simulate", "rural3", "--compare-workers", "0,1"]) == 2
+    assert "--compare-workers need(s) --region GRID" in capsys.readouterr().err
 
 
 def test_cli_region_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,6 +52,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="--region: head-end database URL (default sqlite:///osgp-region.db)",
     )
     p.add_argument("--segments", metavar="SPEC", help="--region: only these segments, e.g. 0-3,7")
+    p.add_argument(
+        "--compare-workers",
+        metavar="LIST",
+        help="--region: run once per worker count, e.g. 0,1,2 (0: without Dask), each into its "
+        "own SQLite file next to --db; print wall times, the speed-up and whether every run "
+        "stored the same rows",
+    )
     p.set_defaults(func=run)
 
 
@@ -69,6 +76,14 @@ def run(args: argparse.Namespace) -> int:
         from osgp.region.cli import run as run_region
 
         return run_region(args)
+    region_only = [
+        f"--{name.replace('_', '-')}"
+        for name in ("db", "scheduler", "segments", "compare_workers")
+        if getattr(args, name) is not None
+    ]
+    if region_only:
+        print(f"osgp simulate: {', '.join(region_only)} need(s) --region GRID", file=sys.stderr)
+        return 2
     if not args.scenario:
         print("osgp simulate: give a SCENARIO (or --list)", file=sys.stderr)
         return 2

@@ -7,7 +7,10 @@ delegates here).
 ``--workers N`` (default 2) starts a local Dask cluster of N single-threaded processes;
 ``--workers 0`` runs every segment in this process without Dask (the reference run);
 ``--scheduler ADDRESS`` uses a running Dask cluster instead. ``--segments 0-3,7`` runs only
-those segments (transformer order).
+those segments (transformer order). ``--compare-workers 0,1,2`` runs the region once per count,
+each into its own SQLite file next to ``--db``, and prints the wall times, the speed-up and
+whether every run stored the same rows as the first (:mod:`osgp.region.scaling`); it exits 1 when
+they differ.
 """
 
 from __future__ import annotations
@@ -16,8 +19,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from osgp.region.prepare import DEFAULT_REGION
+
+if TYPE_CHECKING:
+    from osgp.region.prepare import Region
+    from osgp.region.run import RegionReport
 
 __all__ = ["DEFAULT_DB", "DEFAULT_WORKERS", "run"]
 
@@ -35,6 +44,24 @@ def run(args: argparse.Namespace) -> int:
         print("osgp simulate: --workers must be >= 0", file=sys.stderr)
         return 2
     db = args.db or DEFAULT_DB
+    counts: list[int] | None = None
+    if args.compare_workers is not None:
+        from osgp.region.scaling import parse_counts, run_url
+
+        problem = None
+        if args.workers is not None or args.scheduler:
+            problem = (
+                "--compare-workers sets the worker counts: leave out --workers and --scheduler"
+            )
+        else:
+            try:
+                counts = parse_counts(args.compare_workers)
+                run_url(db, 0)
+            except ValueError as exc:
+                problem = str(exc)
+        if problem:
+            print(f"osgp simulate: {problem}", file=sys.stderr)
+            return 2
     t0 = time.perf_counter()
     try:
         region = prepare_region(
@@ -55,34 +82,73 @@ def run(args: argparse.Namespace) -> int:
             f"in {prep:.1f} s",
             flush=True,
         )
+    if counts is not None:
+        return _scaling(region, db, counts, prep, args.json, say)
     report = run_region(region, db, workers=workers, scheduler=args.scheduler, say=say)
     if args.json:
-        out = {
-            "grid": report.grid,
-            "segments": report.segments,
-            "meters": report.meters,
-            "hours": report.hours,
-            "workers": report.workers,
-            "scheduler": report.scheduler,
-            "prepare_s": round(prep, 3),
-            "setup_s": round(report.cluster_s, 3),
-            "run_s": round(report.run_s, 3),
-            "task_s": round(report.task_s, 3),
-            "task_cpu_s": round(report.task_cpu_s, 3),
-            "cores_used": round(report.cores_used, 3),
-            "load_avg_start_end": [round(x, 2) for x in report.load_avg],
-            "store_s": round(report.store_s, 3),
-            "stored": {
-                "reads": report.stored.reads,
-                "intervals": report.stored.intervals,
-                "link_quality": report.stored.link_quality,
-                "events": report.stored.events,
-            },
-            "traffic": report.traffic,
-            "db": db.split("@")[-1],
-        }
-        json.dump(out, sys.stdout, indent=1)
+        json.dump({**_as_json(report, db), "prepare_s": round(prep, 3)}, sys.stdout, indent=1)
         print()
     else:
         print("\n".join(report.lines()))
     return 0
+
+
+def _scaling(
+    region: Region,
+    db: str,
+    counts: list[int],
+    prep: float,
+    as_json: bool,
+    say: Callable[[str], None] | None,
+) -> int:
+    from osgp.region.scaling import run_scaling
+
+    try:
+        rep = run_scaling(region, db, counts, say=say)
+    except ValueError as exc:
+        print(f"osgp simulate: {exc}", file=sys.stderr)
+        return 2
+    if as_json:
+        best = max(counts)
+        out = {
+            "prepare_s": round(prep, 3),
+            "runs": [_as_json(r, url) for r, url in zip(rep.reports, rep.urls, strict=True)],
+            "speedup_vs_1_worker": {str(n): rep.speedup(n) for n in counts if n > 0},
+            "speedup_max_vs_1": rep.speedup(best),
+            "identical_to_first": [c.identical for c in rep.comparisons],
+            "differences": [c.describe() for c in rep.comparisons if not c.identical],
+        }
+        json.dump(out, sys.stdout, indent=1)
+        print()
+    else:
+        print("\n".join(rep.lines()))
+    if not rep.identical:
+        print("osgp simulate: the runs stored different rows (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _as_json(report: RegionReport, db: str) -> dict[str, Any]:
+    return {
+        "grid": report.grid,
+        "segments": report.segments,
+        "meters": report.meters,
+        "hours": report.hours,
+        "workers": report.workers,
+        "scheduler": report.scheduler,
+        "setup_s": round(report.cluster_s, 3),
+        "run_s": round(report.run_s, 3),
+        "task_s": round(report.task_s, 3),
+        "task_cpu_s": round(report.task_cpu_s, 3),
+        "cores_used": round(report.cores_used, 3),
+        "load_avg_start_end": [round(x, 2) for x in report.load_avg],
+        "store_s": round(report.store_s, 3),
+        "stored": {
+            "reads": report.stored.reads,
+            "intervals": report.stored.intervals,
+            "link_quality": report.stored.link_quality,
+            "events": report.stored.events,
+        },
+        "traffic": report.traffic,
+        "db": db.split("@")[-1],
+    }
