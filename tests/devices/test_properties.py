@@ -5,7 +5,7 @@ never go backwards; reading at any instants does not change the sums."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tests.devices.helpers import START
 
@@ -44,6 +44,7 @@ outages = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(outages, st.lists(st.integers(0, HOURS), max_size=6))
+@example(spans=[], reads=[13127])  # found by CI: one read moved the sum by 1 ulp
 def test_outage_seconds_equal_the_time_without_supply(
     spans: list[tuple[int, int]], reads: list[int]
 ) -> None:
@@ -72,4 +73,5 @@ def test_outage_seconds_equal_the_time_without_supply(
     if down:
         assert f.S[0, 0] < clean.S[0, 0]
     else:
-        assert f.S[0, 0] == clean.S[0, 0]
+        # Reading in between splits the integration steps, which may move the last bit.
+        assert np.isclose(f.S[0, 0], clean.S[0, 0], rtol=1e-12, atol=0.0)
