@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     db = args.db or DEFAULT_DB
     counts: list[int] | None = None
     if args.compare_workers is not None:
-        from osgp.region.scaling import parse_counts, run_url
+        from osgp.region.scaling import parse_counts, target_urls
 
         problem = None
         if args.workers is not None or args.scheduler:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             try:
                 counts = parse_counts(args.compare_workers)
-                run_url(db, 0)
+                target_urls(db, counts)  # before the grid is parsed, which takes a while
             except ValueError as exc:
                 problem = str(exc)
         if problem:

@@ -19,7 +19,7 @@ from osgp.region.compare import Comparison, compare, dump
 from osgp.region.prepare import Region
 from osgp.region.run import RegionReport, run_region
 
-__all__ = ["ScalingReport", "parse_counts", "run_scaling", "run_url"]
+__all__ = ["ScalingReport", "parse_counts", "run_scaling", "run_url", "target_urls"]
 
 
 def parse_counts(spec: str) -> list[int]:
@@ -54,6 +54,19 @@ def run_url(base: str, workers: int) -> str:
     path = Path(base[len(prefix) :])
     suffix = path.suffix or ".db"
     return f"{prefix}{path.with_name(f'{path.stem}-w{workers}{suffix}')}"
+
+
+def target_urls(base: str, counts: list[int]) -> list[str]:
+    """Each run's database (:func:`run_url`); refuses a file that exists already."""
+    urls = [run_url(base, n) for n in counts]
+    for url in urls:
+        path = Path(url[len("sqlite:///") :])
+        if path.exists():
+            raise ValueError(
+                f"{path} exists: a run must start from an empty database "
+                "(move it away or name another --db)"
+            )
+    return urls
 
 
 @dataclass
@@ -111,14 +124,7 @@ def run_scaling(
 ) -> ScalingReport:
     """Run ``region`` once per count in ``counts`` (0: without Dask), each into its own new
     SQLite file next to ``base_url``, then compare every run's rows with the first run's."""
-    urls = [run_url(base_url, n) for n in counts]
-    for url in urls:
-        path = Path(url[len("sqlite:///") :])
-        if path.exists():
-            raise ValueError(
-                f"{path} exists: a run must start from an empty database "
-                "(move it away or name another --db)"
-            )
+    urls = target_urls(base_url, counts)
     report = ScalingReport(counts, urls)
     for n, url in zip(counts, urls, strict=True):
         if say is not None:
