@@ -4,35 +4,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from osgp.cli import main
 
 
+def _demo_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], collection: str
+) -> dict[str, Any]:
+    """``osgp demo`` for 2 simulated hours of one small segment; its JSON summary."""
+    argv = ["demo", collection, "--hours", "2", "--no-serve", "--transformers", "T_idx_ZUSATZ"]
+    argv += ["--dir", str(tmp_path), "--listen", "127.0.0.1:0", "--json", "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    summary: dict[str, Any] = json.loads(out[out.index("{") :])
+    return summary
+
+
 def test_demo_stand_in_collection_prints_a_summary_and_stores_everything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = main(
-        [
-            "demo",
-            "--hours",
-            "2",
-            "--no-serve",
-            "--transformers",
-            "T_idx_ZUSATZ",
-            "--dir",
-            str(tmp_path),
-            "--listen",
-            "127.0.0.1:0",
-            "--json",
-            "--quiet",
-            "--fast-collection",
-        ]
-    )
-    assert rc == 0
-    out = capsys.readouterr().out
-    summary = json.loads(out[out.index("{") :])
+    summary = _demo_summary(tmp_path, capsys, "--fast-collection")
     assert summary["collection_path"] == "stand-in"
     assert summary["concentrators"] == 1
     assert summary["simulated_hours"] == 2
@@ -50,26 +44,7 @@ def test_demo_stand_in_collection_prints_a_summary_and_stores_everything(
 def test_demo_collects_through_the_real_concentrator(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = main(
-        [
-            "demo",
-            "--dc-collection",
-            "--hours",
-            "2",
-            "--no-serve",
-            "--transformers",
-            "T_idx_ZUSATZ",
-            "--dir",
-            str(tmp_path),
-            "--listen",
-            "127.0.0.1:0",
-            "--json",
-            "--quiet",
-        ]
-    )
-    assert rc == 0
-    out = capsys.readouterr().out
-    summary = json.loads(out[out.index("{") :])
+    summary = _demo_summary(tmp_path, capsys, "--dc-collection")
     assert summary["collection_path"] == "osgp.dc"
     assert not any("stand-in" in s for s in summary["skipped"])
     dc = summary["dc_collection"]

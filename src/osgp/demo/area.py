@@ -33,6 +33,7 @@ Everything a concentrator reports goes to the head-end through the real, authent
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -395,17 +396,7 @@ class StandInConcentrator:
         """Discovery by the real concentrator (:mod:`osgp.dc`): its ATM discovery and
         level-by-level proxy election run over the simulated power line of this segment; the
         resulting topology (renamed to the grid's device names) replaces the stand-in's."""
-        from osgp.dc.runner import build_network
-
-        seg = self.m.segment
-        net = build_network(
-            None,
-            seg.n - 1,
-            seed=seed,
-            channel=self.m.channel,
-            phases=[nd.phase for nd in seg.nodes[1:]],
-        )
-        return self._discover_on(net, t)
+        return self._discover_on(self._network(seed), t)
 
     def run_dc(self, t: float, hours: float, seed: int = 1) -> tuple[dict[str, Any], DcCollection]:
         """Discovery AND collection by the real concentrator: the segment's meters are living
@@ -415,20 +406,24 @@ class StandInConcentrator:
         (BT23 read, load profile BT63/BT61/BT64 then BP05, BT03 and unread BT74 events then
         BP05) into a :class:`osgp.dc.store.DcStore`; :func:`dc_records` turns the stored
         readings into head-end records. Returns the discovery batch and the collection."""
+        end_bus = hours * 3600.0
+        net = self._network(seed, plc_factory=_living_meters(self.m, t, end_bus))
+        batch = self._discover_on(net, t)
+        return batch, _dc_collect(self, net, t, end_bus)
+
+    def _network(self, seed: int, plc_factory: Callable[[int, bytes], Any] | None = None) -> Any:
+        """The concentrator and this segment's devices on its simulated power line."""
         from osgp.dc.runner import build_network
 
         seg = self.m.segment
-        end_bus = hours * 3600.0
-        net = build_network(
+        return build_network(
             None,
             seg.n - 1,
             seed=seed,
             channel=self.m.channel,
             phases=[nd.phase for nd in seg.nodes[1:]],
-            plc_factory=_living_meters(self.m, t, end_bus),
+            plc_factory=plc_factory,
         )
-        batch = self._discover_on(net, t)
-        return batch, _dc_collect(self, net, t, end_bus)
 
     def _discover_on(self, net: Any, t: float) -> dict[str, Any]:
         seg = self.m.segment

@@ -6,6 +6,7 @@ runs and say nothing about the simulation). Works on any database URL the head-e
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from osgp.region.store import RegionStore
@@ -64,8 +65,6 @@ class Comparison:
 
 def _missing(a: list[tuple[object, ...]], b: list[tuple[object, ...]]) -> int:
     """How many rows of ``a`` (a multiset) are not matched in ``b``."""
-    from collections import Counter
-
     return sum((Counter(a) - Counter(b)).values())
 
 
