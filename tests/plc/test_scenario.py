@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from osgp.plc.scenario import Scenario, ScenarioError, list_scenarios, load_scenario
@@ -92,6 +92,8 @@ _with_grid = st.builds(lambda d, g: {**d, "grid": g}, _docs, st.text(max_size=5)
 
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(_docs, _with_grid))
+@example({"grid": "", "seed": math.inf})  # found by CI: int(inf) raised OverflowError
+@example({"grid": "", "day_of_year": -math.inf})
 def test_any_document_gives_a_scenario_or_a_scenario_error(doc: dict[str, Any]) -> None:
     try:
         sc = Scenario.from_dict(doc)

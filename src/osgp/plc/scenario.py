@@ -195,7 +195,7 @@ class Scenario:
                 failures=failures,
                 path=path,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, ScenarioError):
                 raise
             raise ScenarioError(f"{path or 'scenario'}: {exc}") from exc
